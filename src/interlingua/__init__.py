@@ -1,0 +1,4 @@
+"""interlingua: pre-train, fine-tune, evaluate and serve multilingual transformers."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

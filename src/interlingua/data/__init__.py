@@ -1,0 +1,1 @@
+"""Corpora readers, language sampling, masking, batch types and collators."""

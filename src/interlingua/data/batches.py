@@ -1,0 +1,58 @@
+"""Batch types: the contract between a collator and an objective.
+
+All tensors are (B, T) unless noted. ``labels`` holds the target token id at positions to predict and
+-100 elsewhere, so ``num_items`` (the loss denominator) is the count of non-ignored labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+IGNORE = -100
+
+
+@dataclass
+class TokenBatch:
+    input_ids: torch.Tensor
+    attn_mask: torch.Tensor  # bool, True = real token
+    labels: torch.Tensor
+    position_ids: torch.Tensor | None = None
+    lang_ids: torch.Tensor | None = None
+    segment_ids: torch.Tensor | None = None
+
+    @property
+    def num_items(self) -> int:
+        return int((self.labels != IGNORE).sum())
+
+    def encoder_inputs(self) -> dict[str, torch.Tensor | None]:
+        return {
+            "input_ids": self.input_ids,
+            "attn_mask": self.attn_mask,
+            "position_ids": self.position_ids,
+            "lang_ids": self.lang_ids,
+            "segment_ids": self.segment_ids,
+        }
+
+    def to(self, device: torch.device | str) -> "TokenBatch":
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
+
+    def slice(self, start: int, stop: int) -> "TokenBatch":
+        """Rows start:stop (a rank's or micro-batch's share of a global batch)."""
+        parts = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: v[start:stop] if isinstance(v, torch.Tensor) else v for k, v in parts.items()})
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+@dataclass
+class SentencePairBatch(TokenBatch):
+    """A TokenBatch plus one class label per row (NSP: 1 = B follows A, 0 = random B)."""
+
+    class_labels: torch.Tensor | None = None  # (B,)
+
+    @property
+    def num_items(self) -> int:
+        return int(self.class_labels.numel()) if self.class_labels is not None else 0

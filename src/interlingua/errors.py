@@ -1,0 +1,18 @@
+"""Exceptions whose messages are meant for the user: they name the file, line or key at fault."""
+from __future__ import annotations
+
+
+class InterlinguaError(Exception):
+    """Base class; the CLI prints these as one clean line instead of a traceback."""
+
+
+class ConfigError(InterlinguaError, ValueError):
+    """A config key is unknown, mistyped or out of range."""
+
+
+class CorpusError(InterlinguaError, ValueError):
+    """A corpus file is missing, malformed, empty or misaligned."""
+
+
+class CheckpointError(InterlinguaError, ValueError):
+    """A checkpoint or model folder is missing, incomplete or inconsistent."""

@@ -1,0 +1,1 @@
+"""Encoder, heads, dual encoder and the Hugging Face bridge."""

@@ -1,0 +1,67 @@
+"""Task heads and the pre-training model that holds an encoder plus the heads its objectives need.
+
+Heads carry no losses: objectives (``interlingua.objectives``) take the model and a batch and return
+``(loss_sum, num_items, metrics)``. Names follow Hugging Face's ``BertForPreTraining`` heads
+(``cls.predictions.*``, ``bert.pooler.*``, ``cls.seq_relationship.*``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from interlingua.config import ModelConfig
+from interlingua.models.encoder import Encoder
+
+
+class LMHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> projection tied to the word embeddings (+ bias)."""
+
+    def __init__(self, cfg: ModelConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cfg.d_model, cfg.d_model)
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.word_embeddings = [word_embeddings]  # a list so the tied weight is not registered twice
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(N, D) hidden states at the positions to predict -> (N, V) logits."""
+        h = self.norm(F.gelu(self.dense(hidden)))
+        return F.linear(h, self.word_embeddings[0].weight, self.bias)
+
+
+class SentencePairHead(nn.Module):
+    """BERT pooler (dense + tanh on [CLS]) followed by a linear classifier, for NSP."""
+
+    def __init__(self, cfg: ModelConfig, n_classes: int = 2) -> None:
+        super().__init__()
+        self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        self.classifier = nn.Linear(cfg.d_model, n_classes)
+
+    def forward(self, cls_hidden: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.tanh(self.pooler(cls_hidden)))  # (B, n_classes)
+
+
+HEADS = {
+    "lm": lambda cfg, enc: LMHead(cfg, enc.embeddings.word),
+    "nsp": lambda cfg, enc: SentencePairHead(cfg, 2),
+}
+
+
+class PretrainModel(nn.Module):
+    """An :class:`Encoder` plus named heads; objectives look heads up by name."""
+
+    def __init__(self, cfg: ModelConfig, heads: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.heads = nn.ModuleDict({name: HEADS[name](cfg, self.encoder) for name in sorted(set(heads))})
+        for head in self.heads.values():
+            head.apply(self.encoder._init_weights)
+            if isinstance(head, LMHead):
+                nn.init.zeros_(head.bias)
+
+    def head(self, name: str) -> nn.Module:
+        if name not in self.heads:
+            raise KeyError(f"model has no {name!r} head (has: {', '.join(self.heads) or 'none'})")
+        return self.heads[name]

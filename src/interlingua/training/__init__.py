@@ -1,0 +1,1 @@
+"""Trainer loop, optimisation, checkpoints and distributed helpers."""

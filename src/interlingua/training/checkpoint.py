@@ -1,0 +1,139 @@
+"""Checkpoints in safetensors, written atomically, read without pickle.
+
+Layout of ``RUN/checkpoints/step-00001000/``::
+
+    model.safetensors       encoder + heads
+    optim.safetensors       AdamW moments and step counts, keyed ``state.<param index>.<name>``
+    rng-rank<r>.safetensors the CPU (and CUDA) generator state of each process
+    state.json              step, optimizer hyper-parameters per group, trainer counters
+
+A checkpoint is first written to a ``.tmp`` folder and renamed into place, and ``RUN/checkpoints/latest``
+(one line: the folder name) is replaced atomically afterwards: a crash at any point leaves the previous
+checkpoint intact and ``latest`` pointing at a complete one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from interlingua.errors import CheckpointError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_model(model: torch.nn.Module, path: Path) -> None:
+    """State dict -> safetensors (contiguous copies; tied weights are stored once by construction)."""
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_model(model: torch.nn.Module, path: Path, strict: bool = True) -> None:
+    if not path.exists():
+        raise CheckpointError(f"no weights at {path}")
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if strict and (missing or unexpected):
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+
+
+def _optim_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    sd = optimizer.state_dict()
+    tensors = {
+        f"state.{idx}.{name}": (val if torch.is_tensor(val) else torch.tensor(val)).contiguous().cpu()
+        for idx, st in sd["state"].items()
+        for name, val in st.items()
+    }
+    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, groups
+
+
+def _optim_state(tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, val in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = val
+    for g in groups:
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+def rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    out = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(tensors["cpu"])
+    if device.type == "cuda" and "cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["cuda"], device)
+
+
+def write_checkpoint(
+    ckpt_root: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write model, optimizer and rank-0 RNG for ``step``; other ranks' RNG goes through :func:`write_rng`."""
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = ckpt_root / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_model(model, tmp / "model.safetensors")
+    tensors, groups = _optim_tensors(optimizer)
+    save_file(tensors, str(tmp / "optim.safetensors"))
+    atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra}, indent=1))
+    return tmp
+
+
+def write_rng(tmp_dir: Path, rank: int, device: torch.device) -> None:
+    save_file(rng_tensors(device), str(tmp_dir / f"rng-rank{rank}.safetensors"))
+
+
+def commit_checkpoint(tmp_dir: Path, keep: int = 2) -> Path:
+    """Rename the finished ``.tmp`` folder into place, point ``latest`` at it, prune old ones."""
+    final = tmp_dir.with_suffix("")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp_dir, final)
+    atomic_write_text(final.parent / "latest", final.name + "\n")
+    done = sorted(p for p in final.parent.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    pointer = ckpt_root / "latest"
+    if not pointer.exists():
+        return None
+    path = ckpt_root / pointer.read_text(encoding="utf-8").strip()
+    if not (path / "state.json").exists():
+        raise CheckpointError(f"{pointer} names {path.name}, which is incomplete or missing")
+    return path
+
+
+def read_checkpoint(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rank: int, device: torch.device
+) -> dict[str, Any]:
+    """Restore model, optimizer and this rank's RNG; return state.json's contents."""
+    state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    load_model(model, path / "model.safetensors")
+    optimizer.load_state_dict(_optim_state(load_file(str(path / "optim.safetensors")), state.pop("param_groups")))
+    rng = path / f"rng-rank{rank}.safetensors"
+    if not rng.exists():
+        raise CheckpointError(f"{path} has no RNG state for rank {rank} (was it written with another world size?)")
+    restore_rng(load_file(str(rng)), device)
+    return state

@@ -1,0 +1,129 @@
+"""Set up and run one training job from a :class:`RunConfig`: data -> vocabulary -> model -> trainer.
+
+A run folder holds everything needed to use or resume the model::
+
+    interlingua.json    the resolved config and the language list (marks the folder as a run)
+    tokenizer/          tokenizer.json + Hugging Face tokenizer files
+    model.safetensors   final weights (encoder + heads)
+    checkpoints/        resumable state (see training.checkpoint)
+    metrics.jsonl       one JSON row per logged step; loss.png is drawn from it
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from interlingua import registry
+from interlingua.config import RunConfig, to_dict
+from interlingua.data.pool import build_pool
+from interlingua.errors import ConfigError
+from interlingua.models.heads import PretrainModel
+from interlingua.objectives.base import Objective
+from interlingua.tokenization.vocab import Vocab, load_vocab, save_vocab, train_vocab
+from interlingua.training import distributed
+from interlingua.training.checkpoint import atomic_write_text, save_model
+from interlingua.training.trainer import Trainer
+
+RUN_MARKER = "interlingua.json"
+
+
+def build_objectives(cfg: RunConfig, vocab: Vocab) -> list[Objective]:
+    return [registry.get("objective", name).cls(ocfg, vocab, cfg.data.max_len) for name, ocfg in cfg.objectives.items()]
+
+
+def _texts_by_lang(pairs: dict[str, list[tuple[str, str]]], pivot: str) -> dict[str, list[str]]:
+    texts = {lang: [x for _, x in ps] for lang, ps in pairs.items()}
+    texts[pivot] = sorted({p for ps in pairs.values() for p, _ in ps})
+    return texts
+
+
+def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_dir: Path, d: distributed.Dist) -> Vocab:
+    """Load ``model.init``'s or ``data.tokenizer``'s vocabulary, or train one (rank 0) and share it."""
+    langs = sorted(set(cfg.data.langs) | {cfg.data.pivot})
+    tok_dir = run_dir / "tokenizer"
+    source = cfg.model.init or cfg.data.tokenizer
+    if (tok_dir / "tokenizer.json").exists():
+        vocab = load_vocab(tok_dir)
+    elif source:
+        vocab = load_vocab(source)
+        if d.main:
+            save_vocab(vocab.tokenizer, langs, tok_dir)
+    elif d.main:
+        vocab = train_vocab(_texts_by_lang(pairs, cfg.data.pivot), tok_dir, vocab_size=cfg.data.vocab_size,
+                            alpha=cfg.data.alpha, sample_sentences=cfg.data.vocab_sample_sentences, seed=cfg.train.seed)
+    distributed.barrier(d)
+    vocab = load_vocab(tok_dir) if not source else vocab
+    vocab.langs = langs
+    return vocab
+
+
+def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> PretrainModel:
+    heads = sorted({h for o in objectives for h in o.heads})
+    if cfg.model.init:
+        from interlingua.models.hf import from_hf, load_hf_into
+
+        init_cfg, _ = from_hf(Path(cfg.model.init))
+        cfg.model = dataclasses.replace(init_cfg, dropout=cfg.model.dropout, attn_dropout=cfg.model.attn_dropout,
+                                        init=cfg.model.init)
+    cfg.model.vocab_size = cfg.model.vocab_size or vocab.size
+    if cfg.model.lang_embeddings and not cfg.model.n_langs:
+        cfg.model.n_langs = len(vocab.langs)
+    if cfg.model.vocab_size < vocab.size:
+        raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {vocab.size}")
+    model = PretrainModel(cfg.model, heads)
+    if cfg.model.init:
+        load_hf_into(model, Path(cfg.model.init))
+    return model
+
+
+def load_data(cfg: RunConfig) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[list[str]]]]:
+    from interlingua.data.sources import load_documents, load_parallel
+
+    pairs = load_parallel(cfg.data).pairs
+    docs = load_documents(cfg.data.documents, cfg.data.langs) if "nsp" in cfg.objectives else {}
+    return pairs, docs
+
+
+def write_run_info(cfg: RunConfig, vocab: Vocab, run_dir: Path) -> None:
+    info = {"config": to_dict(cfg), "langs": vocab.langs, "format": 1}
+    atomic_write_text(run_dir / RUN_MARKER, json.dumps(info, indent=1))
+
+
+def setup(cfg: RunConfig, run_dir: Path) -> Trainer:
+    """Everything up to the first step."""
+    d = distributed.init(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed + d.rank)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pairs, docs = load_data(cfg)
+    vocab = prepare_vocab(cfg, pairs, run_dir, d)
+    objectives = build_objectives(cfg, vocab)
+    model = build_model(cfg, vocab, objectives)
+    pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs)
+    if d.main:
+        write_run_info(cfg, vocab, run_dir)
+    return Trainer(cfg, model, objectives, pool, run_dir, d)
+
+
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, stop_at: int | None = None) -> Trainer:
+    trainer = setup(cfg, run_dir)
+    if resume and trainer.resume() and trainer.dist.main:
+        print(f"resumed from step {trainer.step}")
+    trainer.fit(stop_at=stop_at)
+    if trainer.dist.main:
+        save_model(trainer.model, run_dir / "model.safetensors")
+        _plot(run_dir)
+    return trainer
+
+
+def _plot(run_dir: Path) -> None:
+    try:
+        from interlingua.evaluation.report import plot_loss_curves
+    except ImportError:
+        return
+    if (run_dir / "metrics.jsonl").exists():
+        plot_loss_curves(run_dir / "metrics.jsonl", run_dir / "loss.png")

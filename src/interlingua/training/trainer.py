@@ -1,0 +1,171 @@
+"""The training loop: seeded batches, exact loss normalisation, accumulation, DDP, checkpoints, metrics.
+
+Each step, every objective k draws a global batch of ``train.batch_size`` rows from a generator seeded by
+(seed, step, k). Process r keeps rows [r·G/W, (r+1)·G/W) and splits them into ``grad_accum`` micro-batches.
+The global item count N_k (masked tokens, rows, ...) is summed over processes *before* the forward
+pass, and every micro-batch contributes
+
+    Σ_k w_k · W · loss_sum_k / N_k
+
+to the gradient (W = world size, undone by DDP's gradient averaging), so one process with the whole batch,
+accumulation, and data parallelism all produce the same update.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from interlingua.config import RunConfig
+from interlingua.data.pool import Pool
+from interlingua.objectives.base import Objective
+from interlingua.training import checkpoint as ckpt
+from interlingua.training.distributed import Dist, all_reduce_sum, barrier
+from interlingua.training.optim import build_optimizer, get_lr, set_lr
+
+
+def step_generator(seed: int, step: int, k: int) -> torch.Generator:
+    """The generator that draws objective k's batch at ``step`` (identical on every process)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 101 + k)
+
+
+class _Wrapper(torch.nn.Module):
+    """Runs every objective inside one ``forward`` so DDP sees each parameter used once per micro-batch."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, objectives: list[Objective], batches: list[Any], scales: list[float]):
+        total = torch.zeros((), device=next(self.model.parameters()).device)
+        metrics: dict[str, float] = {}
+        for obj, batch, scale in zip(objectives, batches, scales):
+            loss_sum, _, m = obj(self.model, batch)
+            total = total + scale * loss_sum
+            metrics.update(m)
+        return total, metrics
+
+
+@dataclass
+class Trainer:
+    cfg: RunConfig
+    model: torch.nn.Module
+    objectives: list[Objective]
+    pool: Pool
+    run_dir: Path
+    dist: Dist
+
+    def __post_init__(self) -> None:
+        self.model.to(self.dist.device)
+        self.optimizer = build_optimizer(self.model, self.cfg.train)
+        wrapped = _Wrapper(self.model)
+        self.net = DDP(wrapped) if self.dist.world > 1 else wrapped
+        self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
+        self.step = 0
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    # ------------------------------------------------------------------------------------------ batches
+    def _local_batches(self, step: int) -> tuple[list[list[Any]], list[int]]:
+        """Per objective: this process's micro-batches, and the global item count."""
+        t = self.cfg.train
+        per_rank = t.batch_size // self.dist.world
+        micro, counts = [], []
+        for k, obj in enumerate(self.objectives):
+            batch = obj.make_batch(self.pool, t.batch_size, step_generator(t.seed, step, k))
+            mine = batch.slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
+            size = math.ceil(per_rank / t.grad_accum)
+            micro.append([mine.slice(i, i + size).to(self.dist.device) for i in range(0, per_rank, size)])
+            counts.append(mine.num_items)
+        totals = all_reduce_sum(torch.tensor(counts, dtype=torch.float64), self.dist)
+        return micro, [max(int(n), 1) for n in totals.tolist()]
+
+    # ---------------------------------------------------------------------------------------------- step
+    def train_step(self) -> dict[str, float]:
+        micro, totals = self._local_batches(self.step)
+        scales = [w * self.dist.world / n for w, n in zip(self.weights, totals)]
+        set_lr(self.optimizer, get_lr(self.step, self.cfg.train))
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, float] = {}
+        n_micro = len(micro[0])
+        for i in range(n_micro):
+            sync = i == n_micro - 1 or not isinstance(self.net, DDP)
+            ctx = self.net.no_sync() if not sync else contextlib.nullcontext()
+            with ctx:
+                loss, m = self.net(self.objectives, [mb[i] for mb in micro], scales)
+                loss.backward()
+            for key, val in m.items():
+                sums[key] = sums.get(key, 0.0) + val
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
+        self.optimizer.step()
+        self.step += 1
+        return self._summarise(sums, float(grad_norm))
+
+    def _summarise(self, sums: dict[str, float], grad_norm: float) -> dict[str, float]:
+        keys = sorted(sums)
+        vals = all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64), self.dist).tolist()
+        agg = dict(zip(keys, vals))
+        out = {"step": self.step, "train/lr": self.optimizer.param_groups[0]["lr"], "train/grad_norm": grad_norm}
+        for obj in self.objectives:
+            n = max(agg.get(f"train/{obj.name}/n", 0.0), 1.0)
+            out[f"train/{obj.name}/loss"] = agg.get(f"train/{obj.name}/loss_sum", 0.0) / n
+            out[f"train/{obj.name}/acc"] = agg.get(f"train/{obj.name}/correct", 0.0) / n
+        return out
+
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def save(self) -> None:
+        root = self.run_dir / "checkpoints"
+        tmp = root / f"step-{self.step:08d}.tmp"
+        if self.dist.main:
+            ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, {"world": self.dist.world})
+        barrier(self.dist)
+        ckpt.write_rng(tmp, self.dist.rank, self.dist.device)
+        barrier(self.dist)
+        if self.dist.main:
+            ckpt.commit_checkpoint(tmp)
+        barrier(self.dist)
+
+    def resume(self) -> bool:
+        path = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
+        if path is None:
+            return False
+        state = ckpt.read_checkpoint(path, self.model, self.optimizer, self.dist.rank, self.dist.device)
+        self.step = int(state["step"])
+        return True
+
+    # ---------------------------------------------------------------------------------------------- loop
+    def fit(self, stop_at: int | None = None) -> list[dict[str, float]]:
+        """Train to ``train.steps`` (or ``stop_at``), logging and checkpointing; returns the logged rows."""
+        t = self.cfg.train
+        end = min(stop_at or t.steps, t.steps)
+        rows: list[dict[str, float]] = []
+        bar = tqdm(total=end, initial=self.step, desc="training", disable=not self.dist.main, dynamic_ncols=True)
+        start = time.perf_counter()
+        self.model.train()
+        while self.step < end:
+            row = self.train_step()
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == end:
+                row["time_s"] = time.perf_counter() - start
+                rows.append(row)
+                self._log(row, bar)
+            if t.ckpt_every and self.step % t.ckpt_every == 0:
+                self.save()
+        bar.close()
+        self.save()
+        return rows
+
+    def _log(self, row: dict[str, float], bar: tqdm) -> None:
+        if not self.dist.main:
+            return
+        with self.metrics_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        bar.set_postfix({k.split("/")[1]: f"{v:.3f}" for k, v in row.items() if k.endswith("/loss")})
+
