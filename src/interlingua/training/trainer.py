@@ -65,6 +65,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.model.to(self.dist.device)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
         wrapped = _Wrapper(self.model)
         self.net = DDP(wrapped) if self.dist.world > 1 else wrapped

@@ -1,0 +1,1 @@
+"""Evaluation: pure retrieval metrics, benchmark tasks (Tatoeba, FLORES), embedders and baselines, reports."""

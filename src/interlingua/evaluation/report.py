@@ -1,0 +1,145 @@
+"""Reports for evaluation results: a monospace table, JSON, per-language bar charts and loss curves.
+
+A result is the dict returned by ``evaluate_tatoeba`` / ``evaluate_flores``. Plots use matplotlib's
+object API (``Figure``) so nothing touches pyplot's global state or needs a display.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from interlingua.errors import InterlinguaError
+
+_COLUMNS = (("xx2eng", "xx→eng"), ("eng2xx", "eng→xx"), ("mean", "mean"))
+_LOSS_KEY = re.compile(r"^train/.+/loss$")
+
+
+def _languages(results: list[dict]) -> list[str]:
+    """Union of the results' languages, in first-seen order."""
+    return list(dict.fromkeys(lang for result in results for lang in result["langs"]))
+
+
+def _short(name: str, width: int) -> str:
+    """``name`` cut to ``width`` characters, keeping its end (the informative part of a path)."""
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+def format_table(results: list[dict]) -> str:
+    """Rows = languages plus ``average``; one xx→eng / eng→xx / mean column group per model (percent).
+
+    ``n`` is the number of sentence pairs of the first result that has the language.
+    """
+    if not results:
+        raise InterlinguaError("format_table: no results")
+    langs = _languages(results)
+    width = max(len("average"), *(len(lang) for lang in langs))
+    cell = 7
+    group = 3 * cell + 2
+    prefix = width + 9  # "<lang> <n:5> | "
+    head1 = " " * prefix + " | ".join(_short(r["model"], group).center(group) for r in results)
+    head2 = "lang".ljust(width) + "     n | " + " | ".join(
+        " ".join(label.rjust(cell) for _, label in _COLUMNS) for _ in results
+    )
+    rule = "-" * len(head2)
+    lines = [head1.rstrip(), head2, rule]
+    for lang in langs + ["average"]:
+        if lang == "average":
+            lines.append(rule)
+        n = next((r["langs"][lang]["n"] for r in results if lang in r["langs"]), "")
+        cells = []
+        for r in results:
+            scores = r["average"] if lang == "average" else r["langs"].get(lang)
+            cells.append(" ".join((f"{scores[key]:.2f}" if scores else "-").rjust(cell) for key, _ in _COLUMNS))
+        lines.append(f"{lang.ljust(width)} {str(n).rjust(5)} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    """Write ``result`` as indented UTF-8 JSON (parents created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def plot_per_language(results: list[dict], path: str | Path) -> Path:
+    """Grouped bar PNG of mean top-1 accuracy per language, one bar colour per model."""
+    if not results:
+        raise InterlinguaError("plot_per_language: no results")
+    langs = _languages(results)
+    x = np.arange(len(langs))
+    bar = 0.8 / len(results)
+    fig = Figure(figsize=(max(6.0, 0.18 * len(langs) * len(results) + 2.0), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for k, result in enumerate(results):
+        values = [result["langs"][lang]["mean"] if lang in result["langs"] else np.nan for lang in langs]
+        label = f"{result['model']} (avg {result['average']['mean']:.1f})"
+        ax.bar(x + (k - (len(results) - 1) / 2) * bar, values, width=bar, label=label)
+    ax.set_xticks(x, langs, rotation=90 if len(langs) > 12 else 0, fontsize=8 if len(langs) > 40 else 10)
+    ax.set_xlim(-0.6, len(langs) - 0.4)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("top-1 accuracy, mean of both directions (%)")
+    task = results[0].get("task", "retrieval")
+    pivot = results[0].get("pivot", "eng")
+    ax.set_title(f"{task}: bitext retrieval accuracy per language (X ↔ {pivot})")
+    ax.grid(axis="y", alpha=0.3)
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 3 else {}
+    ax.legend(fontsize=8, **outside)
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def read_loss_curves(metrics_jsonl: str | Path) -> dict[str, tuple[list[int], list[float]]]:
+    """``train/<name>/loss`` key -> (steps, values) from a JSONL of training metrics.
+
+    Lines without a ``step`` or without any loss key (e.g. eval-only records) are skipped; blank
+    lines are ignored; a line that is not a JSON object raises, naming the file and line.
+    """
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    path = Path(metrics_jsonl)
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InterlinguaError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+        if not isinstance(record, dict):
+            raise InterlinguaError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        if "step" not in record:
+            continue
+        for key, value in record.items():
+            if _LOSS_KEY.match(key) and isinstance(value, (int, float)):
+                steps, values = curves.setdefault(key, ([], []))
+                steps.append(int(record["step"]))
+                values.append(float(value))
+    return curves
+
+
+def plot_loss_curves(metrics_jsonl: str | Path, path: str | Path, log_y: bool = False) -> Path:
+    """PNG of every ``train/*/loss`` series in ``metrics_jsonl`` against step."""
+    curves = read_loss_curves(metrics_jsonl)
+    if not curves:
+        raise InterlinguaError(f"{metrics_jsonl}: no train/<objective>/loss values with a step")
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for key, (steps, values) in sorted(curves.items()):
+        ax.plot(steps, values, label=key, linewidth=1.2)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"training loss ({Path(metrics_jsonl).name})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
