@@ -6,6 +6,7 @@ curve and a per-language accuracy plot in the run folder.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from interlingua.models.pretrained import load_run_embedder
 from interlingua.training.run import train
 
 
-def run_demo(out: Path, steps: int = 600, langs: list[str] | None = None, recipe: str = "xlm") -> dict:
+def run_demo(out: Path, steps: int = 600, langs: list[str] | None = None, recipe: str = "demo") -> dict:
     start = time.perf_counter()
     overrides = [f"train.steps={steps}"] + ([f"data.langs={','.join(langs)}"] if langs else [])
     cfg = load_config(recipe, overrides)
     run_dir = out / recipe
+    shutil.rmtree(run_dir, ignore_errors=True)  # the demo always starts fresh
     print(f"[demo] training the '{recipe}' recipe on gettext pairs for {', '.join(cfg.data.langs)} -> {run_dir}")
     train(cfg, run_dir)
     trained = time.perf_counter()
