@@ -26,10 +26,22 @@ def run(recipe: str, steps: int, out: Path, overrides: list[str]) -> dict:
     run_dir = out / recipe
     shutil.rmtree(run_dir, ignore_errors=True)
     train(cfg, run_dir)
-    result = evaluate_tatoeba(load_run_embedder(run_dir, pooling=cfg.eval.pooling), cfg.data.langs)
+    embedder = load_run_embedder(run_dir, pooling=cfg.eval.pooling)
+    result = evaluate_tatoeba(embedder, cfg.data.langs)
     result["model"] = f"{recipe} ({steps} steps)"
     write_json(result, run_dir / "tatoeba.json")
     return result
+
+
+class PivotLanguage:
+    """Encode every sentence with the pivot's language id: shows how much the language embeddings alone
+    pull the two sides apart (only meaningful for recipes with language embeddings)."""
+
+    def __init__(self, embedder, pivot: str = "eng") -> None:
+        self.embedder, self.pivot, self.name = embedder, pivot, f"{embedder.name} (pivot lang id)"
+
+    def encode(self, sentences: list[str], lang: str):
+        return self.embedder.encode(sentences, self.pivot)
 
 
 def main() -> None:
@@ -40,7 +52,11 @@ def main() -> None:
     a = p.parse_args()
     out = Path(a.out)
     results = [run(r, a.steps, out, a.overrides) for r in ("xlm", "xlmr")]
-    print(format_table(results))
+    langs = list(results[0]["langs"])
+    pivot_ids = evaluate_tatoeba(PivotLanguage(load_run_embedder(out / "xlm")), langs)
+    pivot_ids["model"] = "xlm, one lang id"
+    write_json(pivot_ids, out / "xlm" / "tatoeba-pivot-lang-id.json")
+    print(format_table(results + [pivot_ids]))
     plot_per_language(results, out / "tatoeba.png")
     xlm, xlmr = (r["average"]["mean"] for r in results)
     print(f"xlm_mean={xlm:.2f} xlmr_mean={xlmr:.2f} delta={xlm - xlmr:.2f}")

@@ -86,6 +86,8 @@ class TrainConfig:
     batch_size: int = 64
     """Global batch (sequences per objective per step), split over processes and accumulation."""
     grad_accum: int = 1
+    max_tokens: int = 4096
+    """Padded tokens per micro-batch: rows are length-sorted and cut to this budget (same update, less padding)."""
     lr: float = 5e-4
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
@@ -100,14 +102,31 @@ class TrainConfig:
     threads: int = 0
     """torch intra-op threads (0 = leave torch's default)."""
     device: str = "auto"
+    stacking: list[list[int]] = field(default_factory=list)
+    """Progressive stacking stages ``[[step, n_layers], ...]``: from ``step`` on, the encoder runs its first
+    ``n_layers`` blocks; each stage doubles the previous one, whose blocks are copied on top (Gong et al.
+    2019; LaBSE). The first stage starts at step 0 and the last equals ``model.n_layers``. Empty = off."""
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0 or self.grad_accum <= 0:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be positive")
+        check_stacking(self.stacking, self.steps)
         if self.batch_size % self.grad_accum:
             raise ConfigError(
                 f"train.batch_size={self.batch_size} is not divisible by train.grad_accum={self.grad_accum}"
             )
+
+
+def check_stacking(stages: list[list[int]], steps: int) -> None:
+    for i, stage in enumerate(stages):
+        if len(stage) != 2 or stage[1] <= 0:
+            raise ConfigError(f"train.stacking[{i}] must be [step, n_layers] with n_layers > 0, got {stage}")
+        if i == 0 and stage[0] != 0:
+            raise ConfigError(f"train.stacking[0] must start at step 0, got {stage}")
+        if i > 0 and not stages[i - 1][0] < stage[0] < steps:
+            raise ConfigError(f"train.stacking[{i}]: stage steps must increase and stay below train.steps={steps}")
+        if i > 0 and stage[1] != 2 * stages[i - 1][1]:
+            raise ConfigError(f"train.stacking[{i}]: each stage doubles the layers of the previous one, got {stage}")
 
 
 @dataclass
@@ -135,6 +154,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.objectives:
             raise ConfigError("objectives: at least one objective is required")
+        if self.train.stacking and self.train.stacking[-1][1] != self.model.n_layers:
+            raise ConfigError(f"train.stacking: the last stage has {self.train.stacking[-1][1]} layers, "
+                              f"model.n_layers={self.model.n_layers}; they must be equal")
         self.objectives = {
             name: _build(registry.get("objective", name).config, value or {}, f"objectives.{name}")
             for name, value in self.objectives.items()

@@ -75,3 +75,24 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _assert_close(_weights(one), load_file(str(out)), atol=2e-6)
+
+
+def test_token_budget_split_keeps_loss_sum_and_rows(tmp_path):
+    """Length-sorted, trimmed micro-batches: same rows, same item count, same loss sum, less padding."""
+    from interlingua.training.trainer import split_micro, step_generator
+
+    trainer = make_trainer(tmp_path)
+    mlm = trainer.objectives[0]
+    long = [w for ps in trainer.pool.mono.values() for w in ps][:40]
+    trainer.pool.mono["deu"].append(sum(long, [])[:30])  # one 30-token row among 2-5-token rows
+    batch = mlm.make_batch(trainer.pool, 64, step_generator(0, 0, 0))
+    assert batch.input_ids.shape[1] == 32
+    parts = split_micro(batch, mlm, grad_accum=1, max_tokens=64)
+    assert len(parts) > 1 and sum(len(p) for p in parts) == len(batch)
+    assert sum(p.num_items for p in parts) == batch.num_items
+    assert sum(p.input_ids.numel() for p in parts) < batch.input_ids.numel()
+    assert all(p.input_ids.numel() <= 64 or len(p) == 1 for p in parts)
+    trainer.model.eval()
+    whole = mlm(trainer.model, batch)[0].item()
+    split = sum(mlm(trainer.model, p)[0].item() for p in parts)
+    assert abs(whole - split) < 1e-4

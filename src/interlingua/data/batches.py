@@ -46,6 +46,23 @@ class TokenBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def lengths(self) -> torch.Tensor:
+        """(B,) real tokens per row."""
+        return self.attn_mask.sum(1)
+
+    def _map(self, fn) -> "TokenBatch":
+        parts = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: fn(k, v) if isinstance(v, torch.Tensor) else v for k, v in parts.items()})
+
+    def select(self, rows: torch.Tensor) -> "TokenBatch":
+        """The given rows, in that order."""
+        return self._map(lambda _, v: v[rows])
+
+    def trim(self) -> "TokenBatch":
+        """Drop trailing columns that are padding in every row (rows are right-padded)."""
+        T = int(self.lengths().max()) if len(self) else 0
+        return self._map(lambda _, v: v[:, :T] if v.dim() == 2 else v)
+
 
 @dataclass
 class SentencePairBatch(TokenBatch):

@@ -25,6 +25,8 @@ class Pool:
     mono: dict[str, list[Ids]] = field(default_factory=dict)
     pairs: dict[str, list[tuple[Ids, Ids]]] = field(default_factory=dict)  # lang -> (pivot ids, lang ids)
     docs: dict[str, list[list[Ids]]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, list[tuple]]] = field(default_factory=dict)
+    """Task name -> lang -> items: tuples of token ids and ints, e.g. ``qa`` (q, answer), ``nli`` (a, b, label)."""
 
     def _draw(self, table: dict[str, list], n: int, gen: torch.Generator, what: str) -> list[tuple[str, object]]:
         if not table:
@@ -43,6 +45,9 @@ class Pool:
     def sample_docs(self, n: int, gen: torch.Generator) -> list[tuple[str, list[Ids]]]:
         return self._draw(self.docs, n, gen, "documents (data.documents)")  # type: ignore[return-value]
 
+    def sample_task(self, task: str, n: int, gen: torch.Generator) -> list[tuple[str, tuple]]:
+        return self._draw(self.tasks.get(task, {}), n, gen, f"{task} task data")  # type: ignore[return-value]
+
 
 def _encode_all(vocab: Vocab, texts: list[str], desc: str) -> list[Ids]:
     out: list[Ids] = []
@@ -58,6 +63,7 @@ def build_pool(
     pivot: str,
     alpha: float,
     docs: dict[str, list[list[str]]] | None = None,
+    tasks: dict[str, dict[str, list[tuple]]] | None = None,
 ) -> Pool:
     """Tokenise parallel pairs (and optional documents) once; monolingual data is both sides, pivot de-duplicated."""
     pool = Pool(pivot=pivot, alpha=alpha)
@@ -73,4 +79,14 @@ def build_pool(
         encoded = [vocab.encode(doc) for doc in documents if len(doc) >= 2]
         if encoded:
             pool.docs[lang] = encoded
+    for task, by_lang in (tasks or {}).items():
+        pool.tasks[task] = {lang: _encode_items(vocab, items, f"tokenising {task}/{lang}")
+                            for lang, items in by_lang.items()}
     return pool
+
+
+def _encode_items(vocab: Vocab, items: list[tuple], desc: str) -> list[tuple]:
+    """Tokenise the string fields of task items (labels stay); drop items with an empty side."""
+    cols = list(zip(*items)) if items else []
+    cols = [_encode_all(vocab, list(c), desc) if isinstance(c[0], str) else list(c) for c in cols]
+    return [row for row in zip(*cols) if all(v != [] for v in row)]

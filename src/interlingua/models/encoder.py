@@ -138,6 +138,13 @@ def expand_mask(attn_mask: torch.Tensor | None, causal: bool) -> torch.Tensor | 
     return mask
 
 
+def _no_padding(attn_mask: torch.Tensor | None) -> bool:
+    """True for a (B, T) padding mask that lets every token attend everywhere (not checked while compiling)."""
+    if attn_mask is None or attn_mask.dim() != 2 or torch.compiler.is_compiling():
+        return False
+    return bool(attn_mask.all())
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -148,6 +155,8 @@ class Encoder(nn.Module):
         self.cfg = cfg
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.active_layers: int | None = None
+        """Run only the first k blocks (progressive stacking, ``interlingua.training.stacking``); None = all."""
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -170,9 +179,15 @@ class Encoder(nn.Module):
         inputs_embeds: torch.Tensor | None = None,
     ) -> EncoderOutput:
         x = self.embeddings(input_ids, position_ids, lang_ids, segment_ids, inputs_embeds)  # (B, T, D)
+        if _no_padding(attn_mask):
+            # Attending everywhere is SDPA without a mask (the same math). Without one, SDPA skips building
+            # and adding a (B, 1, 1, T) float mask, and on GPU it may pick the flash kernel.
+            attn_mask = None
         mask = expand_mask(attn_mask, causal)
         out = EncoderOutput(last_hidden=x, hidden_states=[x] if output_hidden_states else [])
         for i, layer in enumerate(self.layers):
+            if i == self.active_layers:
+                break
             x, probs = layer(x, mask, causal=causal and mask is None, want_probs=i in attn_layers)
             if probs is not None:
                 out.attentions[i] = probs

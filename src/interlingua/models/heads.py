@@ -42,9 +42,34 @@ class SentencePairHead(nn.Module):
         return self.classifier(torch.tanh(self.pooler(cls_hidden)))  # (B, n_classes)
 
 
+class TwoTowerHead(nn.Module):
+    """Task-specific hidden layers on top of the shared sentence vector, one tower per side (mUSE's QA)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.question = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+        self.answer = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+
+
+class PairClassifierHead(nn.Module):
+    """A task-specific hidden layer and a classifier over pair features, e.g. [u, v, |u-v|, u*v] for NLI."""
+
+    def __init__(self, cfg: ModelConfig, n_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(n_features * cfg.d_model, cfg.d_model)
+        self.classifier = nn.Linear(cfg.d_model, n_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(F.gelu(self.hidden(features)))  # (B, n_classes)
+
+
 HEADS = {
     "lm": lambda cfg, enc: LMHead(cfg, enc.embeddings.word),
     "nsp": lambda cfg, enc: SentencePairHead(cfg, 2),
+    "tgt_encoder": lambda cfg, enc: Encoder(cfg),  # dual encoder with unshared weights (translation_ranking)
+    "qa": lambda cfg, enc: TwoTowerHead(cfg),
+    "nli": lambda cfg, enc: PairClassifierHead(cfg, 4, 3),
 }
 
 

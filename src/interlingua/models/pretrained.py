@@ -36,16 +36,18 @@ def load_run(run_dir: Path | str) -> tuple[PretrainModel, Vocab, RunConfig]:
     cfg: RunConfig = _build(RunConfig, info["config"], "")
     vocab = load_vocab(run_dir / "tokenizer")
     vocab.langs = info["langs"]
-    heads = sorted({h for name in cfg.objectives for h in _heads_of(name)})
+    heads = sorted({h for name, ocfg in cfg.objectives.items() for h in _heads_of(name, ocfg, vocab, cfg)})
     model = PretrainModel(cfg.model, heads)
     load_model(model, _weights_file(run_dir))
     return model.eval(), vocab, cfg
 
 
-def _heads_of(objective: str) -> tuple[str, ...]:
+def _heads_of(objective: str, ocfg, vocab: Vocab, cfg: RunConfig) -> tuple[str, ...]:
     from interlingua import registry
 
-    return registry.get("objective", objective).cls.heads
+    # An instance, not the class: some objectives' heads depend on their config (translation_ranking's
+    # separate_encoders adds ``tgt_encoder``).
+    return registry.get("objective", objective).cls(ocfg, vocab, cfg.data.max_len).heads
 
 
 class RunEmbedder:

@@ -28,6 +28,8 @@ class ObjectiveConfig:
 class Objective:
     name: ClassVar[str] = ""
     heads: ClassVar[tuple[str, ...]] = ()
+    splittable: ClassVar[bool] = True
+    """False when the loss couples rows of a batch (in-batch negatives): the trainer then keeps batches whole."""
 
     def __init__(self, cfg: Any, vocab: Vocab, max_len: int) -> None:
         self.cfg = cfg

@@ -19,6 +19,7 @@ import torch
 from interlingua import registry
 from interlingua.config import RunConfig, to_dict
 from interlingua.data.pool import build_pool
+from interlingua.data.tasks import load_tasks
 from interlingua.errors import ConfigError
 from interlingua.models.heads import PretrainModel
 from interlingua.objectives.base import Objective
@@ -42,7 +43,7 @@ def _texts_by_lang(pairs: dict[str, list[tuple[str, str]]], pivot: str) -> dict[
 
 def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_dir: Path, d: distributed.Dist) -> Vocab:
     """Load ``model.init``'s or ``data.tokenizer``'s vocabulary, or train one (rank 0) and share it."""
-    langs = sorted(set(cfg.data.langs) | {cfg.data.pivot})
+    langs = sorted(set(pairs or cfg.data.langs) | {cfg.data.pivot})  # data.files names its own languages
     tok_dir = run_dir / "tokenizer"
     source = cfg.model.init or cfg.data.tokenizer
     if (tok_dir / "tokenizer.json").exists():
@@ -103,13 +104,16 @@ def setup(cfg: RunConfig, run_dir: Path) -> Trainer:
     vocab = prepare_vocab(cfg, pairs, run_dir, d)
     objectives = build_objectives(cfg, vocab)
     model = build_model(cfg, vocab, objectives)
-    pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs)
+    tasks = load_tasks(list(cfg.objectives), cfg.data.langs, cfg.data.pivot)  # QA / NLI data, when configured
+    pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs, tasks=tasks)
     if d.main:
         write_run_info(cfg, vocab, run_dir)
     return Trainer(cfg, model, objectives, pool, run_dir, d)
 
 
 def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, stop_at: int | None = None) -> Trainer:
+    if not resume and (run_dir / "checkpoints" / "latest").exists():
+        raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
     trainer = setup(cfg, run_dir)
     if resume and trainer.resume() and trainer.dist.main:
         print(f"resumed from step {trainer.step}")

@@ -28,6 +28,7 @@ from interlingua.config import RunConfig
 from interlingua.data.pool import Pool
 from interlingua.objectives.base import Objective
 from interlingua.training import checkpoint as ckpt
+from interlingua.training import stacking
 from interlingua.training.distributed import Dist, all_reduce_sum, barrier
 from interlingua.training.optim import build_optimizer, get_lr, set_lr
 
@@ -35,6 +36,32 @@ from interlingua.training.optim import build_optimizer, get_lr, set_lr
 def step_generator(seed: int, step: int, k: int) -> torch.Generator:
     """The generator that draws objective k's batch at ``step`` (identical on every process)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 101 + k)
+
+
+def split_micro(batch: Any, obj: Objective, grad_accum: int, max_tokens: int) -> list[Any]:
+    """Rows sorted by length, cut into at least ``grad_accum`` micro-batches of at most ``max_tokens`` padded
+    tokens, each trimmed to its longest row. Loss sums do not depend on the split, so this only saves the
+    compute spent on padding (UI strings and Bible verses vary from 2 to 100+ tokens).
+
+    Objectives whose loss couples the rows of a batch (in-batch negatives) set ``splittable = False`` and
+    are split only into the ``grad_accum`` parts the user asked for.
+    """
+    if not getattr(obj, "splittable", True) or not hasattr(batch, "lengths"):
+        size = math.ceil(len(batch) / grad_accum)
+        return [batch.slice(i, i + size) for i in range(0, len(batch), size)]
+    lengths = batch.lengths()
+    order = torch.argsort(lengths, stable=True)
+    batch, lengths = batch.select(order), lengths[order].tolist()
+    parts, start = [], 0
+    n_parts = max(grad_accum, math.ceil(sum(lengths) / max_tokens))
+    target = math.ceil(len(lengths) / n_parts)
+    while start < len(lengths):
+        stop = start + 1
+        while stop < len(lengths) and stop - start < target and (stop + 1 - start) * lengths[stop] <= max_tokens:
+            stop += 1
+        parts.append(batch.slice(start, stop).trim())
+        start = stop
+    return parts
 
 
 class _Wrapper(torch.nn.Module):
@@ -67,11 +94,17 @@ class Trainer:
         self.model.to(self.dist.device)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
+        self.step = 0
+        self._wrap()
+        self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    def _wrap(self) -> None:
+        """(Re)build the DDP wrapper; with progressive stacking, first freeze the blocks not yet active."""
+        if self.cfg.train.stacking:
+            stacking.set_depth(self.model, stacking.active_layers(self.step, self.cfg.train.stacking))
         wrapped = _Wrapper(self.model)
         self.net = DDP(wrapped) if self.dist.world > 1 else wrapped
-        self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
-        self.step = 0
-        self.metrics_path = self.run_dir / "metrics.jsonl"
 
     # ------------------------------------------------------------------------------------------ batches
     def _local_batches(self, step: int) -> tuple[list[list[Any]], list[int]]:
@@ -82,25 +115,32 @@ class Trainer:
         for k, obj in enumerate(self.objectives):
             batch = obj.make_batch(self.pool, t.batch_size, step_generator(t.seed, step, k))
             mine = batch.slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
-            size = math.ceil(per_rank / t.grad_accum)
-            micro.append([mine.slice(i, i + size).to(self.dist.device) for i in range(0, per_rank, size)])
+            micro.append([mb.to(self.dist.device) for mb in split_micro(mine, obj, t.grad_accum, t.max_tokens)])
             counts.append(mine.num_items)
         totals = all_reduce_sum(torch.tensor(counts, dtype=torch.float64), self.dist)
         return micro, [max(int(n), 1) for n in totals.tolist()]
 
     # ---------------------------------------------------------------------------------------------- step
     def train_step(self) -> dict[str, float]:
+        if stacking.is_boundary(self.step, self.cfg.train.stacking):
+            stacking.grow(self.model, self.optimizer, stacking.active_layers(self.step, self.cfg.train.stacking))
+            self._wrap()
         micro, totals = self._local_batches(self.step)
         scales = [w * self.dist.world / n for w, n in zip(self.weights, totals)]
         set_lr(self.optimizer, get_lr(self.step, self.cfg.train))
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
-        n_micro = len(micro[0])
+        n_micro = max(len(mb) for mb in micro)
         for i in range(n_micro):
+            # Objectives with fewer micro-batches sit out the *first* passes, so every objective (and every
+            # parameter) takes part in the last pass, the one DDP synchronises; processes may differ in
+            # their pass count, but not in the order of their collectives.
+            part = [(o, mb[i - n_micro + len(mb)], sc) for o, mb, sc in zip(self.objectives, micro, scales)
+                    if i >= n_micro - len(mb)]
             sync = i == n_micro - 1 or not isinstance(self.net, DDP)
             ctx = self.net.no_sync() if not sync else contextlib.nullcontext()
             with ctx:
-                loss, m = self.net(self.objectives, [mb[i] for mb in micro], scales)
+                loss, m = self.net(*map(list, zip(*part)))
                 loss.backward()
             for key, val in m.items():
                 sums[key] = sums.get(key, 0.0) + val
@@ -139,6 +179,8 @@ class Trainer:
             return False
         state = ckpt.read_checkpoint(path, self.model, self.optimizer, self.dist.rank, self.dist.device)
         self.step = int(state["step"])
+        if self.cfg.train.stacking:
+            self._wrap()  # the depth of the resumed step
         return True
 
     # ---------------------------------------------------------------------------------------------- loop
