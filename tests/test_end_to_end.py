@@ -68,3 +68,19 @@ def test_list_objectives(capsys):
     assert main(["list", "objectives"]) == 0
     out = capsys.readouterr().out
     assert "mlm" in out and "Translation language modelling" in out
+
+
+def test_tokenizer_train_and_corpus_stats(tmp_path, corpus, capsys):
+    """`tokenizer train` writes a folder transformers loads; `corpus stats` prints counts and p(lang)."""
+    out = tmp_path / "vocab"
+    assert main(["tokenizer", "train", "--out", str(out), *corpus, "data.vocab_size=120",
+                 "data.vocab_sample_sentences=200"]) == 0
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast.from_pretrained(out)
+    assert tok.mask_token == "<mask>" and "<lang_deu>" in tok.get_vocab()
+    ids = tok("the red house")["input_ids"]
+    assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
+    assert main(["corpus", "stats", *corpus]) == 0
+    text = capsys.readouterr().out
+    assert "deu" in text and "30" in text and "1.0000" in text

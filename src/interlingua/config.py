@@ -104,6 +104,8 @@ class TrainConfig:
     log_every: int = 10
     ckpt_every: int = 0
     """Checkpoint period in steps (0 = only at the end)."""
+    max_minutes: float = 0.0
+    """Stop (checkpointed, resumable) once training has taken this long, summed over resumes (0 = no limit)."""
     threads: int = 0
     """torch intra-op threads (0 = leave torch's default)."""
     device: str = "auto"

@@ -96,3 +96,14 @@ def test_token_budget_split_keeps_loss_sum_and_rows(tmp_path):
     whole = mlm(trainer.model, batch)[0].item()
     split = sum(mlm(trainer.model, p)[0].item() for p in parts)
     assert abs(whole - split) < 1e-4
+
+
+def test_time_budget_stops_and_resume_continues(tmp_path):
+    """train.max_minutes stops early with a checkpoint; the elapsed time carries over a resume."""
+    trainer = make_trainer(tmp_path, "train.max_minutes=1e-9")
+    trainer.fit()
+    assert trainer.step == 1 and trainer.elapsed_s > 0
+    again = make_trainer(tmp_path)
+    assert again.resume() and again.step == 1 and again.elapsed_s == pytest.approx(trainer.elapsed_s)
+    again.fit()
+    assert again.step == 6

@@ -95,6 +95,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
         self.step = 0
+        self.elapsed_s = 0.0  # training time of earlier sessions of this run (restored on resume)
         self._wrap()
         self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
         self.metrics_path = self.run_dir / "metrics.jsonl"
@@ -165,7 +166,8 @@ class Trainer:
         root = self.run_dir / "checkpoints"
         tmp = root / f"step-{self.step:08d}.tmp"
         if self.dist.main:
-            ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, {"world": self.dist.world})
+            extra = {"world": self.dist.world, "elapsed_s": self.elapsed_s}
+            ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, extra)
         barrier(self.dist)
         ckpt.write_rng(tmp, self.dist.rank, self.dist.device)
         barrier(self.dist)
@@ -179,6 +181,7 @@ class Trainer:
             return False
         state = ckpt.read_checkpoint(path, self.model, self.optimizer, self.dist.rank, self.dist.device)
         self.step = int(state["step"])
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))
         if self.cfg.train.stacking:
             self._wrap()  # the depth of the resumed step
         return True
@@ -190,20 +193,28 @@ class Trainer:
         end = min(stop_at or t.steps, t.steps)
         rows: list[dict[str, float]] = []
         bar = tqdm(total=end, initial=self.step, desc="training", disable=not self.dist.main, dynamic_ncols=True)
-        start = time.perf_counter()
+        start, before = time.perf_counter(), self.elapsed_s
         self.model.train()
-        while self.step < end:
+        while self.step < end and not self._out_of_time():
             row = self.train_step()
+            self.elapsed_s = before + time.perf_counter() - start
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == end:
-                row["time_s"] = time.perf_counter() - start
+                row["time_s"] = self.elapsed_s
                 rows.append(row)
                 self._log(row, bar)
             if t.ckpt_every and self.step % t.ckpt_every == 0:
                 self.save()
         bar.close()
+        if self._out_of_time() and self.step < end and self.dist.main:
+            print(f"time budget of {t.max_minutes:g} min reached at step {self.step}; --resume continues")
         self.save()
         return rows
+
+    def _out_of_time(self) -> bool:
+        # Shared between processes (any one out of time stops all), so every process stops at the same step.
+        out = torch.tensor([float(self.cfg.train.max_minutes > 0 and self.elapsed_s >= 60 * self.cfg.train.max_minutes)])
+        return bool(all_reduce_sum(out, self.dist)[0] > 0)
 
     def _log(self, row: dict[str, float], bar: tqdm) -> None:
         if not self.dist.main:

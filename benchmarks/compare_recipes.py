@@ -1,17 +1,20 @@
-"""Quality comparison: the `xlm` recipe (MLM + CLM + TLM) against `xlmr` (MLM only) at equal steps and data.
+"""Quality comparison of recipes at equal steps and data, from scratch: by default `xlm` (MLM + CLM + TLM)
+against `xlmr` (MLM only); `--recipes labse,xlmr` puts sentence-level training against MLM.
 
-Both runs read the same gettext pairs for the same languages and train for the same number of steps with
-the same model size and batch; each keeps its own recipe's vocabulary size, α and language embeddings.
-Tatoeba top-1 retrieval (mean pooling, both directions) is measured for every trained language.
+Every run reads the same corpus for the same languages (the recipes' defaults: gettext, the six demo
+languages) and trains for the same number of steps; each keeps its own recipe's model, batch, vocabulary
+size, α and embeddings. Tatoeba top-1 retrieval (mean pooling, both directions) is measured for every
+trained language; wall time per run is printed beside it.
 
-    python benchmarks/xlm_vs_xlmr.py --steps 1500 --out runs/xlm_vs_xlmr [key=value overrides for both]
+    python benchmarks/compare_recipes.py --steps 1500 --out runs/compare [key=value overrides for all]
 
-Last line: ``xlm_mean=X.XX xlmr_mean=Y.YY delta=Z.ZZ``.
+Last line: ``<recipe>_mean=X.XX ... delta=Z.ZZ`` (first recipe minus last).
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+import time
 from pathlib import Path
 
 from interlingua.config import load_config
@@ -25,10 +28,12 @@ def run(recipe: str, steps: int, out: Path, overrides: list[str]) -> dict:
     cfg = load_config(recipe, [f"train.steps={steps}", *overrides])
     run_dir = out / recipe
     shutil.rmtree(run_dir, ignore_errors=True)
+    start = time.perf_counter()
     train(cfg, run_dir)
+    seconds = time.perf_counter() - start
     embedder = load_run_embedder(run_dir, pooling=cfg.eval.pooling)
     result = evaluate_tatoeba(embedder, cfg.data.langs)
-    result["model"] = f"{recipe} ({steps} steps)"
+    result["model"] = f"{recipe} ({steps} steps, {seconds:.0f} s)"
     write_json(result, run_dir / "tatoeba.json")
     return result
 
@@ -47,19 +52,22 @@ class PivotLanguage:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--out", default="runs/xlm_vs_xlmr")
+    p.add_argument("--out", default="runs/compare")
+    p.add_argument("--recipes", default="xlm,xlmr")
     p.add_argument("overrides", nargs="*", help="a.b=value applied to both recipes")
     a = p.parse_args()
     out = Path(a.out)
-    results = [run(r, a.steps, out, a.overrides) for r in ("xlm", "xlmr")]
-    langs = list(results[0]["langs"])
-    pivot_ids = evaluate_tatoeba(PivotLanguage(load_run_embedder(out / "xlm")), langs)
-    pivot_ids["model"] = "xlm, one lang id"
-    write_json(pivot_ids, out / "xlm" / "tatoeba-pivot-lang-id.json")
-    print(format_table(results + [pivot_ids]))
+    recipes = a.recipes.split(",")
+    results = [run(r, a.steps, out, a.overrides) for r in recipes]
+    extra = []
+    if "xlm" in recipes:
+        extra = [evaluate_tatoeba(PivotLanguage(load_run_embedder(out / "xlm")), list(results[0]["langs"]))]
+        extra[0]["model"] = "xlm, one lang id"
+        write_json(extra[0], out / "xlm" / "tatoeba-pivot-lang-id.json")
+    print(format_table(results + extra))
     plot_per_language(results, out / "tatoeba.png")
-    xlm, xlmr = (r["average"]["mean"] for r in results)
-    print(f"xlm_mean={xlm:.2f} xlmr_mean={xlmr:.2f} delta={xlm - xlmr:.2f}")
+    means = [r["average"]["mean"] for r in results]
+    print(" ".join(f"{r}_mean={m:.2f}" for r, m in zip(recipes, means)) + f" delta={means[0] - means[-1]:.2f}")
 
 
 if __name__ == "__main__":
