@@ -15,8 +15,8 @@ import torch
 from interlingua.data.batches import IGNORE, TokenBatch
 from interlingua.data.collate import Segment, pack
 from interlingua.data.pool import Pool
-from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig, masked_positions
-from interlingua.objectives.mlm import masked_lm_loss_sum
+from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
+from interlingua.objectives.mlm import masked_prediction
 from interlingua.registry import register
 
 
@@ -39,8 +39,4 @@ class CLM(Objective):
                           p.position_ids, p.lang_ids, p.segment_ids)
 
     def __call__(self, model: torch.nn.Module, batch: TokenBatch) -> LossOut:
-        hidden = model.encoder(**batch.encoder_inputs(), causal=True).last_hidden  # (B, T, D)
-        h, targets = masked_positions(hidden, batch.labels)
-        loss, correct = masked_lm_loss_sum(model.head("lm")(h), targets)
-        n = targets.numel()
-        return loss, n, {"train/clm/loss_sum": float(loss.detach()), "train/clm/correct": float(correct), "train/clm/n": n}
+        return masked_prediction(model, batch, self.name, causal=True)

@@ -47,9 +47,9 @@ def corrupt(packed: Packed, cfg: MLMConfig, vocab, gen: torch.Generator) -> Toke
     return TokenBatch(ids, packed.attn_mask, labels, packed.position_ids, packed.lang_ids, packed.segment_ids)
 
 
-def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str) -> LossOut:
+def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str, causal: bool = False) -> LossOut:
     """Encode, project only the labelled positions through the tied LM head, sum the loss."""
-    hidden = model.encoder(**batch.encoder_inputs()).last_hidden  # (B, T, D)
+    hidden = model.encoder(**batch.encoder_inputs(), causal=causal).last_hidden  # (B, T, D)
     h, targets = masked_positions(hidden, batch.labels)  # (N, D), (N,)
     loss, correct = masked_lm_loss_sum(model.head("lm")(h), targets)
     n = targets.numel()
