@@ -172,10 +172,7 @@ def _with_encoder(p: argparse.ArgumentParser, model_default: str | None = None, 
         p.add_argument("--prefix", help="text put before every sentence (default: the model's, e.g. 'query: ')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="interlingua", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a recipe")
     _with_overrides(t, recipe_required=True)
     t.add_argument("--run-dir", help="run folder (default runs/<name>)")
@@ -193,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")
     e.set_defaults(fn=cmd_eval)
 
+
+
+def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser("export", help="export a run folder (hf) or any model (sentence-transformers)")
     x.add_argument("format", choices=["hf", "sentence-transformers"])
     x.add_argument("run_dir", help="run folder (sentence-transformers: also a Hugging Face folder, baseline:me5-small)")
@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     _with_encoder(mi, model_default="baseline:me5-small", options=False)
     mi.set_defaults(fn=cmd_mine)
 
+
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser("tokenizer", help="train a shared vocabulary")
     k.add_argument("action", choices=["train"])
     k.add_argument("--out", required=True)
@@ -253,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=600)
     d.add_argument("--langs", default="deu,fra,spa,ita,por,nld")
     d.set_defaults(fn=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="interlingua", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_training_commands, _add_model_commands, _add_data_commands):
+        add(sub)
     return p
 
 
