@@ -66,7 +66,7 @@ class Ours:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
-        return float(loss) / n
+        return float(loss.detach()) / n
 
     @torch.no_grad()
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
@@ -97,13 +97,14 @@ class SentenceTransformersMNRL:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.01, fused=True)
 
     def step(self, texts: list[tuple[str, str]]) -> float:
-        feats = [self.model.tokenize([PREFIX + x for _, x in texts]), self.model.tokenize([PREFIX + e for e, _ in texts])]
+        prep = getattr(self.model, "preprocess", self.model.tokenize)  # `tokenize` is deprecated in 6.x
+        feats = [prep([PREFIX + x for _, x in texts]), prep([PREFIX + e for e, _ in texts])]
         loss = self.loss(feats, torch.empty(0))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
         self.model.eval()
