@@ -8,8 +8,12 @@ from interlingua.errors import ConfigError
 
 @pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
 def test_every_recipe_loads(recipe):
+    from interlingua import registry
+
     cfg = load_config(recipe)
-    assert cfg.objectives and cfg.name
+    assert cfg.name == recipe
+    for name, ocfg in cfg.objectives.items():  # every objective resolves to its registered config type
+        assert isinstance(ocfg, registry.get("objective", name).config)
 
 
 def test_recipe_contents():

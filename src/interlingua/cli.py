@@ -184,7 +184,7 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("task", choices=["tatoeba", "flores"])
     e.add_argument("--model", action="append", required=True, help="run folder, HF folder or baseline:NAME (repeatable)")
     e.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: all)")
-    e.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    e.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-sentences", type=int)
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")

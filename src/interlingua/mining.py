@@ -105,7 +105,8 @@ def knn(x: np.ndarray, y: np.ndarray, k: int, index: str = "flat", nlist: int | 
 def apply_margin(a: np.ndarray, b: np.ndarray, margin: str) -> np.ndarray:
     """margin(a, b) for the cosine a and the mean neighbourhood similarity b (broadcasting)."""
     if margin == "ratio":
-        return a / np.maximum(b, _RATIO_EPS)
+        # Only a vanishing denominator is guarded; a negative neighbourhood mean divides as in LASER.
+        return a / np.where(np.abs(b) < _RATIO_EPS, _RATIO_EPS, b)
     if margin == "distance":
         return a - b
     if margin == "absolute":

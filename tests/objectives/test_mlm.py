@@ -91,3 +91,12 @@ def test_pack_layout(vocab):
     assert p.attn_mask.tolist() == [[True] * 4, [True, True, True, False]]
     assert p.maskable.tolist() == [[False, True, True, False], [False, True, False, False]]
     assert p.lang_ids[1, :3].tolist() == [2, 2, 2]
+
+
+def test_random_replacements_avoid_special_ids():
+    """With p_random = 1 every chosen token is replaced by a random id, never one of the excluded ids."""
+    ids = torch.full((50, 40), 7)
+    exclude = torch.tensor([0, 1, 2, 3, 9])  # 9 plays XLM-R's <mask> at the end of a 10-token vocabulary
+    out, labels = mask_tokens(ids, torch.ones_like(ids, dtype=torch.bool), torch.Generator().manual_seed(0),
+                              mask_id=9, vocab_size=10, prob=1.0, p_mask=0.0, p_random=1.0, exclude=exclude)
+    assert (labels == 7).all() and not torch.isin(out, exclude).any() and (out != 7).any()

@@ -126,8 +126,10 @@ def _is_dir_with(spec: str, filename: str) -> bool:
     return (Path(spec).expanduser() / filename).is_file()
 
 
-def get_embedder(spec: str, pooling: str = "mean", batch_size: int = 64) -> Embedder:
+def get_embedder(spec: str, pooling: str | None = None, batch_size: int = 64) -> Embedder:
     """Build the embedder named by ``spec`` (a baseline name or a local model folder); see module doc."""
+    run_pooling = pooling  # None: a run folder uses its own eval.pooling
+    pooling = pooling or "mean"
     if pooling not in POOLINGS:
         raise ConfigError(f"--pooling must be one of {POOLINGS}, got {pooling!r}")
     if spec == "baseline:char-tfidf":
@@ -143,7 +145,7 @@ def get_embedder(spec: str, pooling: str = "mean", batch_size: int = 64) -> Embe
     if _is_dir_with(spec, "interlingua.json"):
         from interlingua.models.pretrained import load_run_embedder
 
-        return load_run_embedder(Path(spec).expanduser(), pooling=pooling, batch_size=batch_size)
+        return load_run_embedder(Path(spec).expanduser(), pooling=run_pooling, batch_size=batch_size)
     if _is_dir_with(spec, "config.json"):
         return HFEmbedder(Path(spec).expanduser(), pooling=pooling, batch_size=batch_size)
     error = CheckpointError if Path(spec).expanduser().exists() else ConfigError

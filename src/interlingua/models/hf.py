@@ -366,7 +366,7 @@ def from_hf(folder: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
 
 def _import_embeddings(hf: dict, sd: dict[str, Tensor], family: str, folder: Path) -> dict[str, Tensor]:
     """Position table (XLM-R's offset cut, a lone type row folded in) and the language / segment tables."""
-    offset = hf.get("pad_token_id", 1) + 1 if family == "roberta" else 0
+    offset = (hf.get("pad_token_id") or 1) + 1 if family == "roberta" else 0
     positions = _get(sd, "embeddings.position_embeddings.weight", folder)[offset:]  # our 0 = their offset
     types = _get(sd, "embeddings.token_type_embeddings.weight", folder)  # (n_types, D)
     scheme, n_langs = hf.get("interlingua_token_types", "none"), hf.get("interlingua_n_langs", 0)

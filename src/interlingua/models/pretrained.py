@@ -27,12 +27,20 @@ def _weights_file(run_dir: Path) -> Path:
     return ckpt / "model.safetensors"
 
 
-def load_run(run_dir: Path | str) -> tuple[PretrainModel, Vocab, RunConfig]:
-    run_dir = Path(run_dir)
+def _run_info(run_dir: Path) -> dict:
     marker = run_dir / RUN_MARKER
     if not marker.exists():
         raise CheckpointError(f"{run_dir} is not an interlingua run folder (no {RUN_MARKER})")
-    info = json.loads(marker.read_text(encoding="utf-8"))
+    return json.loads(marker.read_text(encoding="utf-8"))
+
+
+def load_run_config(run_dir: Path | str) -> RunConfig:
+    return _build(RunConfig, _run_info(Path(run_dir))["config"], "")
+
+
+def load_run(run_dir: Path | str) -> tuple[PretrainModel, Vocab, RunConfig]:
+    run_dir = Path(run_dir)
+    info = _run_info(run_dir)
     cfg: RunConfig = _build(RunConfig, info["config"], "")
     vocab = load_vocab(run_dir / "tokenizer")
     vocab.langs, vocab.prefix = info["langs"], cfg.model.text_prefix
@@ -53,10 +61,11 @@ def _heads_of(objective: str, ocfg, vocab: Vocab, cfg: RunConfig) -> tuple[str, 
 class RunEmbedder:
     """Sentence vectors from a run's encoder: ``<s> x </s>``, the language's embedding, CLS or mean pooling."""
 
-    def __init__(self, run_dir: Path | str, pooling: str = "mean", batch_size: int = 64, max_len: int = 128) -> None:
+    def __init__(self, run_dir: Path | str, pooling: str | None = None, batch_size: int = 64, max_len: int = 128) -> None:
         self.model, self.vocab, self.cfg = load_run(run_dir)
         self.name = Path(run_dir).name
-        self.pooling, self.batch_size, self.max_len = pooling, batch_size, max_len
+        self.pooling = pooling or self.cfg.eval.pooling  # default: the pooling the run was trained/evaluated with
+        self.batch_size, self.max_len = batch_size, max_len
 
     @torch.no_grad()
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
@@ -74,5 +83,5 @@ class RunEmbedder:
         return out
 
 
-def load_run_embedder(path: Path | str, pooling: str = "mean", batch_size: int = 64) -> RunEmbedder:
+def load_run_embedder(path: Path | str, pooling: str | None = None, batch_size: int = 64) -> RunEmbedder:
     return RunEmbedder(path, pooling=pooling, batch_size=batch_size)

@@ -58,6 +58,10 @@ def export_sentence_transformers(
         raise CheckpointError(f"{out_dir} is not empty and holds no sentence-transformers export; "
                               "refusing to overwrite it")
     kind, folder = resolve_model(model)
+    if prefix is None and kind == "run":
+        from interlingua.models.pretrained import load_run_config
+
+        prefix = load_run_config(folder).model.text_prefix  # what training and `encode` put before every text
     if prefix is None:
         prefix = ME5_PREFIX if str(model) == ME5 else st_settings(folder)[1]
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def corrupt(packed: Packed, cfg: MLMConfig, vocab, gen: torch.Generator) -> Toke
     """Mask a packed batch and wrap it as a :class:`TokenBatch`."""
     ids, labels = mask_tokens(
         packed.input_ids, packed.maskable, gen, mask_id=vocab.mask_id, vocab_size=vocab.size,
-        prob=cfg.mask_prob, p_mask=cfg.p_mask, p_random=cfg.p_random, low=len(vocab.special_ids),
+        prob=cfg.mask_prob, p_mask=cfg.p_mask, p_random=cfg.p_random, exclude=torch.tensor(vocab.special_ids),
     )
     return TokenBatch(ids, packed.attn_mask, labels, packed.position_ids, packed.lang_ids, packed.segment_ids)
 

@@ -39,7 +39,8 @@ class Vocab:
         ids = {tok: self.tokenizer.token_to_id(tok) for tok in SPECIALS}
         missing = [tok for tok, i in ids.items() if i is None]
         if missing:
-            raise CheckpointError(f"tokenizer lacks special tokens {missing}")
+            raise CheckpointError(f"tokenizer lacks special tokens {missing}: interlingua needs an XLM-R-style "
+                                  "vocabulary (<s> <pad> </s> <unk> <mask>); BERT's [CLS]/[SEP] vocabularies are not supported yet")
         self.cls_id, self.pad_id, self.sep_id, self.unk_id, self.mask_id = (ids[t] for t in SPECIALS)
         self.size = self.tokenizer.get_vocab_size()
         self.special_ids = sorted(set(ids.values()) | {self.tokenizer.token_to_id(lang_tag(l)) for l in self.langs} - {None})
@@ -131,4 +132,7 @@ def load_vocab(path: Path | str) -> Vocab:
         raise CheckpointError(f"no tokenizer.json at {path}")
     langs_file = file.parent / "langs.json"
     langs = json.loads(langs_file.read_text(encoding="utf-8")) if langs_file.exists() else []
-    return Vocab(Tokenizer.from_file(str(file)), langs)
+    try:
+        return Vocab(Tokenizer.from_file(str(file)), langs)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{file}: {exc}") from None

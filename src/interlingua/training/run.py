@@ -77,6 +77,10 @@ def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> Pr
         from interlingua.models.hf import from_hf, load_hf_into
 
         init_cfg, _ = from_hf(Path(init))
+        for key in ("lang_embeddings", "n_segments"):
+            if getattr(cfg.model, key) and not getattr(init_cfg, key):
+                raise ConfigError(f"model.{key}={getattr(cfg.model, key)} does not fit model.init={cfg.model.init}, "
+                                  f"which has none; set model.{key} to {getattr(init_cfg, key)} or start from scratch")
         keep = {k: getattr(cfg.model, k) for k in ("dropout", "attn_dropout", "init", "freeze_embeddings", "text_prefix")}
         cfg.model = dataclasses.replace(init_cfg, **keep)
     cfg.model.vocab_size = cfg.model.vocab_size or vocab.size

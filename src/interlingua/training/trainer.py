@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from interlingua.config import RunConfig
+from interlingua.errors import ConfigError
 from interlingua.data.pool import Pool
 from interlingua.objectives.base import Objective
 from interlingua.training import checkpoint as ckpt
@@ -91,6 +92,10 @@ class Trainer:
     dist: Dist
 
     def __post_init__(self) -> None:
+        t = self.cfg.train
+        if t.batch_size % (self.dist.world * t.grad_accum):
+            raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of processes x train.grad_accum "
+                              f"= {self.dist.world} x {t.grad_accum}")
         self.model.to(self.dist.device)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
@@ -164,6 +169,8 @@ class Trainer:
     # ---------------------------------------------------------------------------------------- checkpoints
     def save(self) -> None:
         root = self.run_dir / "checkpoints"
+        if (root / "latest").exists() and (root / "latest").read_text().strip() == f"step-{self.step:08d}":
+            return  # already committed (the last step is a multiple of ckpt_every, or a resume at the end)
         tmp = root / f"step-{self.step:08d}.tmp"
         if self.dist.main:
             extra = {"world": self.dist.world, "elapsed_s": self.elapsed_s}
@@ -207,7 +214,8 @@ class Trainer:
                 self.save()
         bar.close()
         if self._out_of_time() and self.step < end and self.dist.main:
-            print(f"time budget of {t.max_minutes:g} min reached at step {self.step}; --resume continues")
+            print(f"time budget of {t.max_minutes:g} min reached at step {self.step}; to continue, pass --resume "
+                  f"with a larger train.max_minutes (the budget counts every session of the run)")
         self.save()
         return rows
 
