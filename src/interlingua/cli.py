@@ -253,7 +253,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="the embedded-corpus demo: gettext -> vocab -> XLM -> Tatoeba")
     d.add_argument("--out", default="runs/demo")
-    d.add_argument("--steps", type=int, default=600)
+    d.add_argument("--steps", type=int, default=400)
     d.add_argument("--langs", default="deu,fra,spa,ita,por,nld")
     d.set_defaults(fn=cmd_demo)
 

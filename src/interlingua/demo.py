@@ -18,7 +18,7 @@ from interlingua.models.pretrained import load_run_embedder
 from interlingua.training.run import train
 
 
-def run_demo(out: Path, steps: int = 600, langs: list[str] | None = None, recipe: str = "demo") -> dict:
+def run_demo(out: Path, steps: int = 400, langs: list[str] | None = None, recipe: str = "demo") -> dict:
     start = time.perf_counter()
     overrides = [f"train.steps={steps}"] + ([f"data.langs={','.join(langs)}"] if langs else [])
     cfg = load_config(recipe, overrides)
