@@ -27,13 +27,14 @@ class _Stub(nn.Module):
     """An encoder whose hidden states are given vectors (repeated over T, so mean pooling returns them)
     and a ``qa`` head whose towers are the identity."""
 
-    def __init__(self, *sides: torch.Tensor) -> None:
+    def __init__(self, vectors: dict[tuple[int, ...], torch.Tensor]) -> None:
         super().__init__()
-        self.sides = list(sides)
+        self.vectors = vectors  # a row's real token ids -> its vector (rows may come in any order or chunking)
         self.tower = nn.Identity()
 
     def encoder(self, input_ids, attn_mask, **_) -> EncoderOutput:
-        return EncoderOutput(self.sides.pop(0)[:, None].expand(-1, input_ids.shape[1], -1))
+        rows = [self.vectors[tuple(ids[m].tolist())] for ids, m in zip(input_ids, attn_mask)]
+        return EncoderOutput(torch.stack(rows)[:, None].expand(-1, input_ids.shape[1], -1))
 
     def head(self, name):
         return type("QAHead", (), {"question": self.tower, "answer": self.tower})
@@ -48,7 +49,9 @@ def test_hand_value_3x3_with_shared_answer(vocab):
     rows = [[(ids, 0) for ids in vocab.encode(side)] for side in zip(*QA["eng"])]
     batch = PairBatch.build(rows[0], rows[1], vocab, 16)
     assert batch.tgt_key[0] == batch.tgt_key[1] != batch.tgt_key[2]
-    stub = _Stub(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    key = lambda side, b: tuple(side.input_ids[b][side.attn_mask[b]].tolist())  # noqa: E731
+    q, a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    stub = _Stub({**{key(batch.src, b): q[b] for b in range(3)}, **{key(batch.tgt, b): a[b] for b in range(3)}})
     loss, n, m = obj(stub, batch)
     want = math.log1p(math.exp(-20)) + math.log1p(math.exp(20)) + math.log1p(2 * math.exp(-4))
     assert n == 3 and abs(loss.item() - want) < 1e-4 and m["train/qa_ranking/correct"] == 2

@@ -125,3 +125,22 @@ def test_two_process_gathered_negatives_match_one_process(tmp_path):
     theirs = load_file(str(out))
     worst = max((v - theirs[k]).abs().max().item() for k, v in one.model.state_dict().items())
     assert worst <= 1e-5, worst
+
+
+def test_chunked_embedding_equals_one_padded_pass(vocab):
+    """Length-sorted, trimmed chunks give the same vectors and gradients as one padded pass."""
+    from interlingua.data.pair_batches import encode_side
+    from interlingua.models.encoder import pool
+    from interlingua.objectives.translation_ranking import embed
+    from tests.conftest import tiny_model
+
+    model = tiny_model(vocab.size)
+    rows = [(vocab.encode([t])[0], 0) for t in
+            ["the cat", "a big red dog sleeps in the blue house", "der hund", "le chat", "the small dog runs"]]
+    side = encode_side(rows, vocab, 32)
+    whole = pool(model.encoder(**side.encoder_inputs()).last_hidden, side.attn_mask, "mean")
+    chunked = embed(model.encoder, side, "mean", max_tokens=8)
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    g1 = torch.autograd.grad(whole.sum(), model.encoder.layers[0].ff_in.weight)[0]
+    g2 = torch.autograd.grad(chunked.sum(), model.encoder.layers[0].ff_in.weight)[0]
+    assert torch.allclose(g1, g2, atol=1e-5)

@@ -96,10 +96,24 @@ def gather_rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat(all_gather(t.contiguous())), dist.get_rank() * t.shape[0]
 
 
-def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str) -> torch.Tensor:
-    """Encode and pool one side -> (B, D) sentence vectors (not normalised)."""
-    hidden = encoder(**batch.encoder_inputs()).last_hidden  # (B, T, D)
-    return pool(hidden, batch.attn_mask, pooling)
+def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens: int = 2048) -> torch.Tensor:
+    """Encode and pool one side -> (B, D) sentence vectors (not normalised).
+
+    Each row's vector depends on that row alone, so rows are encoded in length-sorted chunks of at most
+    ``max_tokens`` padded tokens, each trimmed to its longest row, and put back in order: the same vectors
+    (and gradients) as one padded pass, without the compute spent on padding. Sentence lengths in bitext
+    vary from 2 to 60+ tokens, so one padded pass wastes most of its work.
+    """
+    order = torch.argsort(batch.lengths(), stable=True)
+    chunks, start, lengths = [], 0, batch.lengths()[order].tolist()
+    while start < len(order):
+        stop = start + 1
+        while stop < len(order) and (stop + 1 - start) * lengths[stop] <= max_tokens:
+            stop += 1
+        sub = batch.select(order[start:stop]).trim()
+        chunks.append(pool(encoder(**sub.encoder_inputs()).last_hidden, sub.attn_mask, pooling))  # (b, D)
+        start = stop
+    return torch.cat(chunks)[torch.argsort(order)]  # (B, D), original row order
 
 
 def ranking_terms(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, cfg: Any, name: str) -> LossOut:
