@@ -1,7 +1,7 @@
 """MLM training throughput: interlingua's step against ``transformers.XLMRobertaForMaskedLM``.
 
 Both models get identical dimensions, vocabulary, dropout and random token batches (15 % of tokens
-chosen, 80 % <mask> / 10 % random / 10 % kept), the same AdamW (``build_optimizer``, foreach), and run
+chosen, 80 % <mask> / 10 % random / 10 % kept), the same AdamW (``build_optimizer``: fused), and run
 a full training step: forward, loss, backward, optimizer step, zero_grad. Ours is
 ``masked_prediction(model, batch, "mlm")`` (vocabulary projection only at the masked positions); Hugging
 Face's is its standard loss (``labels`` = -100 elsewhere, full-vocabulary logits at every position),
@@ -21,7 +21,7 @@ MFU = useful FLOPs / step time / the fp32 matmul rate measured here (best of a f
 
     python benchmarks/train_throughput.py                 # default: 4 layers, d=256, V=32k, T=128
     python benchmarks/train_throughput.py --compile       # our encoder through torch.compile
-    python benchmarks/train_throughput.py --fused-adamw   # both models with AdamW(fused=True)
+    python benchmarks/train_throughput.py --fused-adamw   # AdamW(fused=True) for both (build_optimizer's default now)
 
 The last line is ``ratio_vs_hf=X.XX mfu=Y.YY`` (ratio = our tokens/s over Hugging Face's).
 """
