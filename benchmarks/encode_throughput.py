@@ -21,7 +21,6 @@ The last line is ``ratio_vs_st=X.XX`` (interlingua's sentences per second over s
 """
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import tempfile
@@ -33,6 +32,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from _args import parse_dataclass_args  # benchmarks/ is on sys.path when a script here runs
 
 
 @dataclass
@@ -52,14 +52,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name, default in vars(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args()))
+    return parse_dataclass_args(Args, __doc__.split("\n\n")[0])
 
 
 def sample_sentences(langs: list[str], n: int, seed: int) -> list[str]:

@@ -27,7 +27,6 @@ The last line is ``ratio_vs_hf=X.XX mfu=Y.YY`` (ratio = our tokens/s over Huggin
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import warnings
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from _args import parse_dataclass_args  # benchmarks/ is on sys.path when a script here runs
 
 from interlingua.config import ModelConfig, TrainConfig
 from interlingua.data.batches import TokenBatch
@@ -70,14 +70,7 @@ class Args:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name, default in vars(Args()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args()))
+    return parse_dataclass_args(Args, __doc__.split("\n\n")[0])
 
 
 def make_batch(a: Args, gen: torch.Generator) -> TokenBatch:

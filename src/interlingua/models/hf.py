@@ -47,6 +47,7 @@ from interlingua.config import ModelConfig
 from interlingua.errors import CheckpointError
 from interlingua.models.encoder import Embeddings, Encoder
 from interlingua.models.heads import PretrainModel
+from interlingua.training.checkpoint import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -251,21 +252,11 @@ def export_model(
         save_file(to_hf_state_dict(model, prefix), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         config = hf_config(model, pad_id, tok_langs if langs is None else langs)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        _move_into_place(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    old = tmp.with_name(tmp.name + ".old")
-    os.replace(out_dir, old)  # os.replace cannot overwrite a non-empty folder
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old)
 
 
 def export_hf(run_dir: Path, out_dir: Path) -> Path:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from interlingua.errors import CheckpointError, ConfigError
+from interlingua.training.checkpoint import replace_dir
 
 POOLINGS = ("mean", "cls")
 TRANSFORMER = "sentence_transformers.models.Transformer"
@@ -73,7 +74,7 @@ def export_sentence_transformers(
         else:
             run_pooling, max_length, note = _stage_hf(folder, tmp)
         _write_modules(tmp, pooling or run_pooling, max_length, prefix, note)
-        _replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
@@ -181,13 +182,3 @@ def _readme(pooling: str, max_length: int, prefix: str, note: str) -> str:
         "`interlingua.encode(\"path/to/this/folder\", sentences, quantize=False)` gives the same vectors.\n"
         f"{note}"
     )
-
-
-def _replace(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    old = tmp.with_name(tmp.name + ".old")
-    os.replace(out_dir, old)  # os.replace cannot overwrite a non-empty folder
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old)

@@ -31,6 +31,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Put the finished folder ``tmp`` at ``out_dir``, replacing an earlier one (exports, conversions)."""
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    old = tmp.with_name(tmp.name + ".old")
+    os.replace(out_dir, old)  # os.replace cannot overwrite a non-empty folder
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old)
+
+
 def save_model(model: torch.nn.Module, path: Path) -> None:
     """State dict -> safetensors (contiguous copies; tied weights are stored once by construction)."""
     tmp = path.with_name(path.name + ".tmp")
