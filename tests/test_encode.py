@@ -169,3 +169,16 @@ def test_import_interlingua_stays_light() -> None:
         "assert callable(interlingua.encode) and interlingua.encode.__module__ == 'interlingua.encoding'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_eval_embedder_is_the_encode_path_with_the_models_length(tmp_path: Path) -> None:
+    """Issue 6, defect 8: ``eval`` cut at 128 tokens whatever the model's max_positions (IndexError at 32 here),
+    and scored a language the model has no embedding for. Now it is interlingua.encode's loader in fp32."""
+    from interlingua.evaluation.embedders import get_embedder
+
+    long = ["the cat " * 40]  # 80 words: longer than the 32 positions
+    run = make_run(tmp_path / "run", lang_embeddings=True)
+    got = get_embedder(str(run)).encode(SENTENCES + long, "deu")
+    np.testing.assert_array_equal(got, interlingua.encode(run, SENTENCES + long, lang="deu", quantize=False))
+    with pytest.raises(ConfigError, match="deu, eng, fra"):
+        get_embedder(str(run)).encode(SENTENCES, "spa")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interlingua.errors import ConfigError
+from interlingua.errors import ConfigError, OutputError
 from interlingua.mining import (
     candidate_scores,
     knn,
@@ -190,3 +190,31 @@ def test_mine_files_dedups_and_writes_tsv(tmp_path) -> None:
                                             ("xyz zz", "xyz zz"), ("tab here", "tab here")}
     scores = [float(score) for score, _, _ in rows]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_mine_files_refuses_an_output_that_is_an_input(tmp_path) -> None:
+    """`mine SRC TGT -o SRC` read SRC, then replaced it with the mined pairs."""
+    src, tgt = tmp_path / "src.txt", tmp_path / "tgt.txt"
+    src.write_text("abc\nxyz\n", encoding="utf-8")
+    tgt.write_text("abc\nxyz\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(tgt)
+    embedder = CharCountEmbedder()
+    for out in (src, tmp_path / "sub" / ".." / "src.txt", tmp_path / "link.txt"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        with pytest.raises(OutputError, match="is also an input"):
+            mine_files(src, tgt, embedder, out, src_lang="deu", tgt_lang="eng")
+    assert src.read_text(encoding="utf-8") == tgt.read_text(encoding="utf-8") == "abc\nxyz\n"
+    assert embedder.calls == []  # refused before any embedding
+
+
+def test_mine_files_checks_the_output_before_embedding(tmp_path) -> None:
+    src = tmp_path / "src.txt"
+    src.write_text("abc\n", encoding="utf-8")
+    embedder = CharCountEmbedder()
+    with pytest.raises(OutputError, match=r"cannot write .*missing[/\\]out\.tsv: .*missing does not exist"):
+        mine_files(src, src, embedder, tmp_path / "missing" / "out.tsv", src_lang="deu", tgt_lang="eng")
+    with pytest.raises(OutputError, match="is a folder"):
+        mine_files(src, src, embedder, tmp_path, src_lang="deu", tgt_lang="eng")
+    with pytest.raises(ConfigError, match="batch_size"):
+        mine_files(src, src, embedder, tmp_path / "out.tsv", src_lang="deu", tgt_lang="eng", batch_size=0)
+    assert embedder.calls == []

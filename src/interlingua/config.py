@@ -73,6 +73,8 @@ class DataConfig:
     """Corpus that supplies ordered documents for NSP: bible or udhr."""
     files: list[str] = field(default_factory=list)
     """For corpus=files: SRC.txt,TGT.txt or a TSV, as LANG=PATH[,PATH]."""
+    skip_invalid_utf8: bool = False
+    """For corpus=files: drop lines (pairs) that are not valid UTF-8, with a warning, instead of failing."""
     vocab_size: int = 32000
     vocab_sample_sentences: int = 200_000
     tokenizer: str = ""
@@ -103,7 +105,15 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 0
-    """Checkpoint period in steps (0 = only at the end)."""
+    """Checkpoint period in steps (0 = by time only, see ``ckpt_minutes``)."""
+    ckpt_minutes: float = 10.0
+    """Also checkpoint once this much training time has passed since the last checkpoint (0 = off), so a
+    crash never loses more than this; with ``ckpt_every=0`` it is the default cadence."""
+    keep_checkpoints: int = 2
+    """Completed checkpoints kept in ``checkpoints/`` (the newest ones)."""
+    skip_nonfinite: bool = False
+    """On a non-finite loss or gradient, skip that step's update and count it (``train/skipped``) instead of
+    stopping with an error naming the step."""
     max_minutes: float = 0.0
     """Stop (checkpointed, resumable) once training has taken this long, summed over resumes (0 = no limit)."""
     threads: int = 0
@@ -115,6 +125,10 @@ class TrainConfig:
     2019; LaBSE). The first stage starts at step 0 and the last equals ``model.n_layers``. Empty = off."""
 
     def __post_init__(self) -> None:
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"train.keep_checkpoints must be at least 1, got {self.keep_checkpoints}")
+        if self.ckpt_every < 0 or self.ckpt_minutes < 0:
+            raise ConfigError("train.ckpt_every and train.ckpt_minutes must be >= 0")
         if self.steps <= 0 or self.batch_size <= 0 or self.grad_accum <= 0:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be positive")
         check_stacking(self.stacking, self.steps)

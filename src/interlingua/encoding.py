@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interlingua.errors import CheckpointError, ConfigError
+from interlingua.io_safety import safetensors_errors
 from interlingua.models.encoder import pool
 
 POOLINGS = ("mean", "cls")
@@ -229,6 +230,11 @@ def _load_run(path: Path) -> SentenceEncoder:
     from interlingua.models.pretrained import load_run
 
     model, vocab, cfg = load_run(path)
+    return run_encoder(model, vocab, cfg, path.name)
+
+
+def run_encoder(model: nn.Module, vocab, cfg, name: str) -> SentenceEncoder:
+    """A :class:`SentenceEncoder` over an in-memory run model (``PretrainModel``) with its vocabulary and config."""
     encoder, max_length = model.encoder.eval(), min(cfg.model.max_positions, MAX_LENGTH_CAP)
     cls_id, sep_id = vocab.cls_id, vocab.sep_id
 
@@ -237,7 +243,7 @@ def _load_run(path: Path) -> SentenceEncoder:
         return [[cls_id, *x[: max_length - 2], sep_id] for x in vocab.encode(texts)]
 
     return SentenceEncoder(
-        name=path.name, module=encoder, forward=_our_forward(encoder), tokenize=tokenize, pad_id=vocab.pad_id,
+        name=name, module=encoder, forward=_our_forward(encoder), tokenize=tokenize, pad_id=vocab.pad_id,
         dim=cfg.model.d_model, max_length=max_length, pooling=cfg.eval.pooling,
         langs=list(vocab.langs) if cfg.model.lang_embeddings else [],
     )
@@ -273,7 +279,8 @@ def _hf_module(folder: Path, hf: dict) -> tuple[nn.Module, Forward, list[str]]:
         return encoder.eval(), _our_forward(encoder), langs
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    with safetensors_errors(folder / "model.safetensors"):
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
     return model, _hf_forward(model), []
 
 

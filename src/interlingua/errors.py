@@ -16,3 +16,11 @@ class CorpusError(InterlinguaError, ValueError):
 
 class CheckpointError(InterlinguaError, ValueError):
     """A checkpoint or model folder is missing, incomplete or inconsistent."""
+
+
+class OutputError(InterlinguaError):
+    """An output file or folder cannot be written, or writing it would destroy files it must not."""
+
+
+class TrainingError(InterlinguaError):
+    """Training cannot go on (a non-finite loss or gradient); nothing good already written is replaced."""

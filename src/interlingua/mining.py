@@ -32,7 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from interlingua.data.readers import read_lines
-from interlingua.errors import ConfigError
+from interlingua.errors import ConfigError, OutputError
+from interlingua.io_safety import output_errors
 
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("union", "intersect", "forward", "backward")
@@ -265,8 +266,12 @@ def mine_files(src_path: str | Path, tgt_path: str | Path, embedder: Embedder,
     """Mine two one-sentence-per-line files into ``score<TAB>src<TAB>tgt`` lines; returns the count.
 
     Inputs are UTF-8 (.txt or .txt.gz). Identical lines are embedded and mined once; blank lines are
-    skipped. ``out_path`` "-" writes to stdout.
+    skipped. ``out_path`` "-" writes to stdout; an output that is one of the inputs is refused.
     """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if str(out_path) != "-":
+        check_output(Path(out_path), [Path(src_path), Path(tgt_path)])
     src_text, _ = unique_lines(read_lines(src_path))
     tgt_text, _ = unique_lines(read_lines(tgt_path))
     x = embed(embedder, src_text, src_lang, batch_size, progress)
@@ -278,6 +283,20 @@ def mine_files(src_path: str | Path, tgt_path: str | Path, embedder: Embedder,
     if str(out_path) == "-":
         sys.stdout.writelines(lines)
     else:
-        with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+        with output_errors(out_path), open(out_path, "w", encoding="utf-8", newline="\n") as f:
             f.writelines(lines)
     return len(pairs)
+
+
+def check_output(out: Path, inputs: list[Path]) -> None:
+    """Fail before the (long) embedding when ``out`` cannot be written or is one of ``inputs``."""
+    for source in inputs:
+        same = out.resolve() == source.resolve() or (out.exists() and source.exists() and out.samefile(source))
+        if same:
+            raise OutputError(f"output {out} is also an input ({source}); mining would overwrite it: choose "
+                              "another -o")
+    if out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a folder")
+    if not out.parent.is_dir():
+        why = "is not a folder" if out.parent.exists() else "does not exist"
+        raise OutputError(f"cannot write {out}: {out.parent} {why}")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from interlingua.data import paths, readers
+from interlingua.data.langcodes import to_iso3
 from interlingua.errors import CorpusError
 
 
@@ -125,11 +126,41 @@ def test_multi30k_and_flores(fake_root: Path) -> None:
 def test_read_user_pairs(tmp_path: Path) -> None:
     src = _write(tmp_path / "a.en", b"Hello\n\nBye\n")
     tgt = _write(tmp_path / "a.de", b"Hallo\nleer\nTschuess\n")
-    assert readers.read_user_pairs(f"{src},{tgt}") == [("Hello", "Hallo"), ("Bye", "Tschuess")]
+    assert readers.read_user_pairs(f"{src},{tgt}", pivot="eng", lang="deu") == [("Hello", "Hallo"), ("Bye", "Tschuess")]
     tsv = _tsv(tmp_path / "p.tsv", "en\tde", ["Yes\tJa", "No\tNein"])
-    assert readers.read_user_pairs(str(tsv)) == [("Yes", "Ja"), ("No", "Nein")]
+    assert readers.read_user_pairs(str(tsv), pivot="eng", lang="deu") == [("Yes", "Ja"), ("No", "Nein")]
     with pytest.raises(CorpusError, match="expected SRC.txt,TGT.txt or a .tsv"):
-        readers.read_user_pairs(str(src))
+        readers.read_user_pairs(str(src), pivot="eng", lang="deu")
+
+
+@pytest.mark.parametrize("header", ["eng\tdeu", "deu\teng", "DEU\tEN", "deu_Latn\teng_Latn", "ger\ten-GB"])
+def test_user_tsv_header_names_pick_the_pivot_column(header: str, tmp_path: Path) -> None:
+    """Issue 6: a header `deu<TAB>eng` (columns reversed) silently made German the pivot side."""
+    first, second = ("Yes", "Ja") if to_iso3(header.split("\t")[0]) == "eng" else ("Ja", "Yes")
+    tsv = _tsv(tmp_path / "p.tsv", header, [f"{first}\t{second}"])
+    assert readers.read_user_pairs(str(tsv), pivot="eng", lang="deu") == [("Yes", "Ja")]
+
+
+@pytest.mark.parametrize("first_row", ["Hello\tHallo", "Yes\tJa", "eng\tfra", "text\ttranslation", "eng\tdeu\tfra"])
+def test_user_tsv_without_the_languages_header_is_an_error(first_row: str, tmp_path: Path) -> None:
+    """Issue 6: a file without a header silently lost its first pair. (`Yes` and `Ja` look like the codes
+    yes and ja = jpn: only the configured languages are accepted.)"""
+    tsv = _tsv(tmp_path / "pairs.tsv", first_row, ["Good\tGut"])
+    got = first_row.replace("\t", "<TAB>")
+    with pytest.raises(CorpusError, match=rf"pairs\.tsv:1: expected a header naming the languages, "
+                                          rf"e\.g\. 'eng<TAB>deu'.*; got '{got}'"):
+        readers.read_user_pairs(str(tsv), pivot="eng", lang="deu")
+
+
+def test_invalid_utf8_message_names_a_real_remedy(tmp_path: Path) -> None:
+    """The message suggested skip_invalid=True, which no command or config key accepts."""
+    path = _write(tmp_path / "bad.txt", b"ok\n\xff\n")
+    with pytest.raises(CorpusError) as info:
+        readers.read_lines(path)
+    assert "skip_invalid=True" not in str(info.value) and "data.skip_invalid_utf8=true" in str(info.value)
+    tsv = _tsv(tmp_path / "p.tsv", "eng\tdeu", ["Yes\tJa", "No\tNein"])
+    tsv.write_bytes(tsv.read_bytes() + b"bad \xff\tschlecht\n")
+    assert readers.read_user_pairs(str(tsv), pivot="eng", lang="deu", skip_invalid=True) == [("Yes", "Ja"), ("No", "Nein")]
 
 
 def test_real_tatoeba_deu() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from interlingua.config import DataConfig
+from interlingua.config import DataConfig, load_config
 from interlingua.data import gettext_corpus
 from interlingua.data.paths import data_root
 from interlingua.data.sources import ParallelData, corpus_stats, load_documents, load_parallel, seeded_head
@@ -115,3 +115,24 @@ def test_joined_corpora_and_all_languages(tmp_path):
     cfg = DataConfig(corpus="files+files", langs=["all"], files=[f"deu={tmp_path / 'de.tsv'}", f"fra={tmp_path / 'fr.tsv'}"])
     data = load_parallel(cfg)
     assert data.counts() == {"deu": 2, "fra": 2}
+
+
+def test_files_tsv_columns_follow_the_header_names(tmp_path: Path) -> None:
+    """Issue 6: `deu<TAB>eng` put German on the pivot side; a file without a header lost its first pair."""
+    (tmp_path / "rev.tsv").write_text("deu\teng\nJa\tYes\nNein\tNo\n", encoding="utf-8")
+    (tmp_path / "bare.tsv").write_text("Yes\tJa\nNo\tNein\n", encoding="utf-8")
+    data = load_parallel(DataConfig(corpus="files", files=[f"deu={tmp_path / 'rev.tsv'}"]))
+    assert data.pairs == {"deu": [("Yes", "Ja"), ("No", "Nein")]}
+    with pytest.raises(CorpusError, match=r"bare\.tsv:1: expected a header naming the languages, e\.g\. 'eng<TAB>deu'"):
+        load_parallel(DataConfig(corpus="files", files=[f"deu={tmp_path / 'bare.tsv'}"]))
+
+
+def test_files_skip_invalid_utf8_is_a_config_key(tmp_path: Path) -> None:
+    (tmp_path / "x.en").write_bytes(b"Hello\nBad \xff\nBye\n")
+    (tmp_path / "x.de").write_text("Hallo\nSchlecht\nTschuess\n", encoding="utf-8")
+    files = [f"deu={tmp_path}/x.en,{tmp_path}/x.de"]
+    with pytest.raises(CorpusError, match=r"x\.en: line 2 is not valid UTF-8.*data\.skip_invalid_utf8=true"):
+        load_parallel(DataConfig(corpus="files", files=files))
+    assert load_config(None, ["data.skip_invalid_utf8=true"]).data.skip_invalid_utf8 is True
+    cfg = DataConfig(corpus="files", files=files, skip_invalid_utf8=True)
+    assert load_parallel(cfg).pairs == {"deu": [("Hello", "Hallo"), ("Bye", "Tschuess")]}

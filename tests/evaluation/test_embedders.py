@@ -118,15 +118,13 @@ def test_hf_embedder_pooling_changes_vectors(tiny_bert: Path) -> None:
 
 
 def test_run_dir_is_preferred_over_hf_folder(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A folder with interlingua.json goes to the lead's loader even if it also holds config.json."""
-    import sys
-    import types
+    """A folder with interlingua.json goes to the run loader even if it also holds config.json."""
+    from interlingua import encoding
 
     calls = []
-    fake = types.ModuleType("interlingua.models.pretrained")
-    fake.load_run_embedder = lambda path, pooling, batch_size: calls.append((path, pooling, batch_size)) or "run"
-    monkeypatch.setitem(sys.modules, "interlingua.models.pretrained", fake)
+    monkeypatch.setattr(encoding, "load_encoder", lambda path, quantize: calls.append((path, quantize)) or
+                        encoding.SentenceEncoder("run", None, None, None, 0, 4, 8))
     (tmp_path / "interlingua.json").write_text(json.dumps({}))
     (tmp_path / "config.json").write_text(json.dumps({}))
-    assert get_embedder(str(tmp_path), pooling="cls", batch_size=8) == "run"
-    assert calls == [(tmp_path, "cls", 8)]
+    bound = get_embedder(str(tmp_path), pooling="cls", batch_size=8)
+    assert calls == [(tmp_path, False)] and bound.options == {"batch_size": 8, "pooling": "cls"}

@@ -46,6 +46,16 @@ def test_table_has_language_rows_and_average() -> None:
     assert len({len(line) for line in lines[1:]}) == 1  # every row lines up
 
 
+def test_long_model_names_are_not_cut() -> None:
+    """Issue 6: the demo's header read '…ingua demo (400 steps)'; groups now widen to the name."""
+    long = {**RESULTS[1], "model": "interlingua demo: me5-small + translation_ranking (250 steps)"}
+    lines = format_table([RESULTS[0], long]).splitlines()
+    assert long["model"] in lines[0] and "…" not in lines[0]
+    assert len({len(line) for line in lines[1:]}) == 1
+    rows = {line.split()[0]: line.split() for line in lines[2:] if line and not line.startswith("-")}
+    assert rows["deu"][-3:] == ["90.50", "88.50", "89.50"]
+
+
 def test_write_json_round_trips(tmp_path: Path) -> None:
     path = write_json(RESULTS[0], tmp_path / "sub" / "tatoeba.json")
     assert json.loads(path.read_text(encoding="utf-8")) == RESULTS[0]

@@ -10,7 +10,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from interlingua.config import ModelConfig, load_config
-from interlingua.errors import CheckpointError
+from interlingua.errors import CheckpointError, OutputError
+from interlingua.io_safety import EXPORT_MARKER
 from interlingua.models.heads import PretrainModel
 from interlingua.models.hf import export_hf, export_model, from_hf, hf_token_type_ids, load_hf_into
 from interlingua.tokenization.vocab import SPECIALS, lang_tag, load_vocab, save_vocab
@@ -182,7 +183,7 @@ def test_export_replaces_an_export_but_not_another_folder(tokenizer_dir: Path, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]  # no temporary folders left behind
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    with pytest.raises(CheckpointError, match="refusing"):
+    with pytest.raises(OutputError, match="Refusing"):
         export_model(model, tokenizer_dir, tmp_path / "notes")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
 
@@ -206,3 +207,68 @@ def test_export_hf_reads_a_run_folder(tokenizer_dir: Path, tmp_path: Path) -> No
         input_ids=b["ids"], attention_mask=b["attn"].long(), position_ids=b["pos"], token_type_ids=tt
     ).last_hidden_state
     assert max_diff(ours(model, b), theirs, b["attn"]) <= TOL
+
+
+def _user_folder(folder: Path) -> Path:
+    """A folder a user filled by hand: a config.json, notes, a pickled model and a sub-folder."""
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "pytorch_model.bin").write_bytes(b"their weights")
+    (folder / "sub" / "data.txt").write_text("keep me too")
+    return folder
+
+
+def test_export_into_a_folder_it_did_not_write_needs_force_and_keeps_user_files(
+        tokenizer_dir: Path, tmp_path: Path) -> None:
+    """Issue 6: a folder holding config.json was replaced whole, notes.txt, pytorch_model.bin and sub/ gone."""
+    model = PretrainModel(tiny_config(), ("lm",))
+    out = _user_folder(tmp_path / "mine")
+    with pytest.raises(OutputError, match=r"mine is not empty.*notes\.txt.*pytorch_model\.bin.*sub/.*--force"):
+        export_model(model, tokenizer_dir, out)
+    assert (out / "config.json").read_text() == "{}" and not (out / EXPORT_MARKER).exists()
+
+    export_model(model, tokenizer_dir, out, force=True)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "pytorch_model.bin").read_bytes() == b"their weights"
+    assert (out / "sub" / "data.txt").read_text() == "keep me too"
+    assert json.loads((out / "config.json").read_text())["model_type"] == "bert"  # the export's own file
+    from_hf(out)
+    written = json.loads((out / EXPORT_MARKER).read_text())["files"]
+    assert "model.safetensors" in written and "notes.txt" not in written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left behind
+
+
+def test_reexport_removes_only_files_its_earlier_export_wrote(tokenizer_dir: Path, tmp_path: Path) -> None:
+    model = PretrainModel(tiny_config(), ("lm",))
+    out = export_model(model, tokenizer_dir, tmp_path / "hf")
+    (out / "notes.txt").write_text("added by the user")
+    (out / "old.json").write_text("{}")  # as if an earlier version of the export had written it
+    marker = json.loads((out / EXPORT_MARKER).read_text())
+    marker["files"] += ["old.json", "../outside.txt"]
+    (out / EXPORT_MARKER).write_text(json.dumps(marker))
+    (tmp_path / "outside.txt").write_text("never touched")
+    export_model(model, tokenizer_dir, out)  # marked: no --force needed
+    assert not (out / "old.json").exists()
+    assert (out / "notes.txt").read_text() == "added by the user"
+    assert (tmp_path / "outside.txt").read_text() == "never touched"
+
+
+def test_unwritable_export_folder_is_an_error_naming_it(tokenizer_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", kwargs.get("dir"))
+
+    monkeypatch.setattr("tempfile.mkdtemp", denied)
+    with pytest.raises(OutputError, match=r"cannot write .*ro[/\\]hf.*Permission denied"):
+        export_model(PretrainModel(tiny_config(), ("lm",)), tokenizer_dir, tmp_path / "ro" / "hf")
+
+
+@pytest.mark.parametrize("size", [0, 20, "half"])
+def test_truncated_safetensors_is_an_error_naming_the_file(tokenizer_dir: Path, tmp_path: Path, size) -> None:
+    out = export_model(PretrainModel(tiny_config(), ("lm",)), tokenizer_dir, tmp_path / "hf")
+    weights = out / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2 if size == "half" else size])
+    with pytest.raises(CheckpointError, match=r"hf[/\\]model\.safetensors is not a readable safetensors file"):
+        from_hf(out)

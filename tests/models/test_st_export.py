@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import interlingua
-from interlingua.errors import CheckpointError, ConfigError
+from interlingua.errors import ConfigError, OutputError
+from interlingua.io_safety import EXPORT_MARKER
 from interlingua.models.st_export import export_sentence_transformers
 from tests.test_encode import SENTENCES, make_run
 
@@ -64,7 +65,29 @@ def test_export_replaces_an_export_but_not_other_folders(tmp_path: Path) -> None
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    with pytest.raises(CheckpointError, match="refusing"):
+    with pytest.raises(OutputError, match="Refusing"):
         export_sentence_transformers(run, other)
     assert (other / "notes.txt").read_text() == "keep me"
-    assert not list(tmp_path.glob(".*st-*"))  # no staging folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "run", "st"]  # no staging folder left behind
+
+
+def test_export_into_a_user_folder_needs_force_and_keeps_user_files(tmp_path: Path) -> None:
+    """Issue 6: a folder holding modules.json was replaced whole; notes, weights and sub-folders were lost."""
+    run = make_run(tmp_path / "run")
+    out = tmp_path / "theirs"
+    (out / "1_Pooling").mkdir(parents=True)
+    (out / "modules.json").write_text("[]")
+    (out / "notes.txt").write_text("keep me")
+    (out / "pytorch_model.bin").write_bytes(b"their weights")
+    (out / "1_Pooling" / "extra.txt").write_text("keep me too")
+    with pytest.raises(OutputError, match=r"theirs is not empty.*modules\.json.*notes\.txt.*--force"):
+        export_sentence_transformers(run, out)
+    assert (out / "modules.json").read_text() == "[]"
+
+    export_sentence_transformers(run, out, force=True)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "pytorch_model.bin").read_bytes() == b"their weights"
+    assert (out / "1_Pooling" / "extra.txt").read_text() == "keep me too"
+    assert (out / "2_Normalize").is_dir() and (out / EXPORT_MARKER).is_file()
+    assert np.abs(st_vectors(out) - interlingua.encode(run, SENTENCES, quantize=False)).max() <= TOL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "theirs"]  # no staging folder left behind

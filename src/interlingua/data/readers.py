@@ -4,20 +4,30 @@ Text files are ``.txt`` or ``.txt.gz`` (also ``.tsv``/``.tsv.gz``), UTF-8, one s
 Empty lines are kept because line *n* of one file translates line *n* of the other.
 
 Invalid UTF-8 raises CorpusError naming the file and the 1-based line. With ``skip_invalid=True``
-such lines (or pairs, for aligned files) are dropped instead, and the count is kept on the result:
-:func:`read_lines` returns a :class:`Lines` and :func:`read_line_aligned` a :class:`Pairs`, both
-ordinary lists with an extra ``skipped`` attribute.
+(for ``data.files``: the config key ``data.skip_invalid_utf8``) such lines (or pairs, for aligned files)
+are dropped instead, and the count is kept on the result: :func:`read_lines` returns a :class:`Lines`
+and :func:`read_line_aligned` a :class:`Pairs`, both ordinary lists with an extra ``skipped`` attribute.
+
+A user's TSV of pairs (``data.files=[deu=pairs.tsv]``) starts with a header naming the language of each
+column; the header, not the column order, says which side is the pivot. A name is anything
+:func:`~interlingua.data.langcodes.to_iso3` maps to the configured code: ISO 639-3 (``deu``), optionally
+with a script or region suffix (``deu_Latn``, ``de-CH``), ISO 639-1 (``de``) or 639-2/B (``ger``), in any
+case. So for ``deu`` against the pivot ``eng`` both ``eng<TAB>deu`` and ``deu<TAB>eng`` work, and a
+first row naming other languages, or sentences, is an error rather than a lost pair.
 """
 from __future__ import annotations
 
 import difflib
 import gzip
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from interlingua.data.langcodes import check_lang, flores_code, pick_variant, tatoeba_code, tatoeba_codes, to_iso3
 from interlingua.data.paths import corpus_file, list_codes
 from interlingua.errors import CorpusError
+
+log = logging.getLogger(__name__)
 
 MULTI30K_SPLITS = ("train", "val", "test_2016_flickr")
 
@@ -61,8 +71,9 @@ def _decode(raw: list[bytes], path: Path, skip_invalid: bool) -> list[str | None
         except UnicodeDecodeError as exc:
             if not skip_invalid:
                 raise CorpusError(
-                    f"{path}: line {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
-                    "pass skip_invalid=True to drop such lines"
+                    f"{path}: line {i} is not valid UTF-8 ({exc.reason} at byte {exc.start}); re-encode the "
+                    "file as UTF-8 (e.g. iconv -f latin1 -t utf-8), or for data.files set "
+                    "data.skip_invalid_utf8=true to drop such lines"
                 ) from None
             out.append(None)
     return out
@@ -92,7 +103,10 @@ def read_line_aligned(src: Path | str, tgt: Path | str, *, skip_invalid: bool = 
 
 
 def _read_tsv_rows(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
-    lines = read_lines(path)
+    return _split_tsv(read_lines(path), path)
+
+
+def _split_tsv(lines: list[str], path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
     if not lines:
         raise CorpusError(f"{path} is empty; a TSV file starts with a header row")
     header = lines[0].split("\t")
@@ -194,20 +208,37 @@ def read_multi30k(lang: str, split: str) -> list[str]:
     return read_lines(corpus_file(f"multi30k/{split}.{iso}.txt.gz"))
 
 
-def read_user_pairs(spec: str) -> list[tuple[str, str]]:
-    """Pairs from ``SRC.txt,TGT.txt`` (line-aligned) or a ``.tsv`` whose header names two columns.
+def read_user_pairs(spec: str, *, pivot: str, lang: str, skip_invalid: bool = False) -> list[tuple[str, str]]:
+    """(pivot text, ``lang`` text) pairs from ``SRC.txt,TGT.txt`` (line-aligned, the first file is the pivot
+    side) or a ``.tsv`` whose header names the two languages (see the module docstring).
 
-    The first file (or column) is the pivot side. Pairs with an empty side are dropped.
+    Pairs with an empty side are dropped; so are pairs with invalid UTF-8 when ``skip_invalid``.
     """
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) == 2:
-        pairs: list[tuple[str, str]] = list(read_line_aligned(parts[0], parts[1]))
+        pairs: list[tuple[str, str]] = read_line_aligned(parts[0], parts[1], skip_invalid=skip_invalid)
+        skipped = pairs.skipped
     elif len(parts) == 1 and (parts[0].endswith(".tsv") or parts[0].endswith(".tsv.gz")):
-        header, rows = _read_tsv_rows(Path(parts[0]))
-        if len(header) != 2:
-            raise CorpusError(f"{parts[0]}: expected a header with two text columns, got {header}")
-        pairs = [(a, b) for a, b in rows]
+        lines = read_lines(parts[0], skip_invalid=skip_invalid)
+        skipped = lines.skipped
+        pivot_col = _pivot_column(lines[0].split("\t") if lines else [], parts[0], pivot, lang)
+        _, rows = _split_tsv(lines, Path(parts[0]))
+        pairs = [(row[pivot_col], row[1 - pivot_col]) for row in rows]
     else:
         raise CorpusError(f"cannot read pairs from {spec!r}: expected SRC.txt,TGT.txt or a .tsv file")
+    if skipped:
+        log.warning("%s: dropped %d pairs with invalid UTF-8 (data.skip_invalid_utf8)", spec, skipped)
     return [(a.strip(), b.strip()) for a, b in pairs if a.strip() and b.strip()]
+
+
+def _pivot_column(header: list[str], path: str, pivot: str, lang: str) -> int:
+    """Index (0 or 1) of the pivot column of a pairs TSV whose header names ``pivot`` and ``lang``."""
+    names = [to_iso3(name) for name in header]
+    if len(names) == 2 and sorted(names, key=str) == sorted([pivot, lang]):
+        return names.index(pivot)
+    got = "<TAB>".join(header)
+    raise CorpusError(
+        f"{path}:1: expected a header naming the languages, e.g. '{pivot}<TAB>{lang}' (ISO 639-3 codes, "
+        f"in either order: data.files gives this file as {lang}, data.pivot is {pivot}); got '{got}'"
+    )
 

@@ -112,8 +112,10 @@ def _files(cfg: DataConfig, langs: list[str]) -> dict[str, list[Pair]]:
     # The languages are those named in data.files; data.langs does not apply to this corpus.
     if not cfg.files:
         raise CorpusError("data.corpus=files needs data.files entries such as deu=train.en,train.de")
+    pivot = to_iso3(cfg.pivot) or cfg.pivot
     return {
-        iso: [pair for path in paths for pair in readers.read_user_pairs(path)]
+        iso: [pair for path in paths for pair in readers.read_user_pairs(
+            path, pivot=pivot, lang=iso, skip_invalid=cfg.skip_invalid_utf8)]
         for iso, paths in parse_file_specs(cfg.files).items()
     }
 

@@ -143,9 +143,11 @@ def get_embedder(spec: str, pooling: str | None = None, batch_size: int = 64) ->
 
         return USEm3Embedder()
     if _is_dir_with(spec, "interlingua.json"):
-        from interlingua.models.pretrained import load_run_embedder
+        from interlingua.encoding import load_encoder
 
-        return load_run_embedder(Path(spec).expanduser(), pooling=run_pooling, batch_size=batch_size)
+        # The same loader as interlingua.encode (the model's own length limit, its languages checked), in fp32.
+        options = {"batch_size": batch_size, **({"pooling": run_pooling} if run_pooling else {})}
+        return load_encoder(Path(spec).expanduser(), quantize=False).bind(**options)
     if _is_dir_with(spec, "config.json"):
         return HFEmbedder(Path(spec).expanduser(), pooling=pooling, batch_size=batch_size)
     error = CheckpointError if Path(spec).expanduser().exists() else ConfigError

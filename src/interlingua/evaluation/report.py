@@ -23,26 +23,21 @@ def _languages(results: list[dict]) -> list[str]:
     return list(dict.fromkeys(lang for result in results for lang in result["langs"]))
 
 
-def _short(name: str, width: int) -> str:
-    """``name`` cut to ``width`` characters, keeping its end (the informative part of a path)."""
-    return name if len(name) <= width else "…" + name[-(width - 1) :]
-
-
 def format_table(results: list[dict]) -> str:
     """Rows = languages plus ``average``; one xx→eng / eng→xx / mean column group per model (percent).
 
-    ``n`` is the number of sentence pairs of the first result that has the language.
+    A column group is as wide as its model's name, so no name is cut. ``n`` is the number of sentence pairs
+    of the first result that has the language.
     """
     if not results:
         raise InterlinguaError("format_table: no results")
     langs = _languages(results)
     width = max(len("average"), *(len(lang) for lang in langs))
-    cell = 7
-    group = 3 * cell + 2
+    cells = [max(7, -(-(len(r["model"]) - 2) // 3)) for r in results]  # ceil: 3 cells + 2 spaces hold the name
     prefix = width + 9  # "<lang> <n:5> | "
-    head1 = " " * prefix + " | ".join(_short(r["model"], group).center(group) for r in results)
+    head1 = " " * prefix + " | ".join(r["model"].center(3 * c + 2) for r, c in zip(results, cells))
     head2 = "lang".ljust(width) + "     n | " + " | ".join(
-        " ".join(label.rjust(cell) for _, label in _COLUMNS) for _ in results
+        " ".join(label.rjust(c) for _, label in _COLUMNS) for c in cells
     )
     rule = "-" * len(head2)
     lines = [head1.rstrip(), head2, rule]
@@ -50,11 +45,11 @@ def format_table(results: list[dict]) -> str:
         if lang == "average":
             lines.append(rule)
         n = next((r["langs"][lang]["n"] for r in results if lang in r["langs"]), "")
-        cells = []
-        for r in results:
+        row = []
+        for r, c in zip(results, cells):
             scores = r["average"] if lang == "average" else r["langs"].get(lang)
-            cells.append(" ".join((f"{scores[key]:.2f}" if scores else "-").rjust(cell) for key, _ in _COLUMNS))
-        lines.append(f"{lang.ljust(width)} {str(n).rjust(5)} | " + " | ".join(cells))
+            row.append(" ".join((f"{scores[key]:.2f}" if scores else "-").rjust(c) for key, _ in _COLUMNS))
+        lines.append(f"{lang.ljust(width)} {str(n).rjust(5)} | " + " | ".join(row))
     return "\n".join(lines)
 
 

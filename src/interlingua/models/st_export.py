@@ -23,14 +23,13 @@ Two things a sentence-transformers model cannot take as input, so the export fix
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from interlingua.errors import CheckpointError, ConfigError
-from interlingua.training.checkpoint import replace_dir
+from interlingua.errors import ConfigError
+from interlingua.io_safety import EXPORT_MARKER, check_export_dir, publish_dir, staging_dir
 
 POOLINGS = ("mean", "cls")
 TRANSFORMER = "sentence_transformers.models.Transformer"
@@ -42,22 +41,21 @@ _POOLER_TYPES = ("bert", "roberta", "xlm-roberta")
 
 def export_sentence_transformers(
     model: str | Path, out_dir: str | Path, *, pooling: str | None = None, lang: str | None = None,
-    prefix: str | None = None,
+    prefix: str | None = None, force: bool = False,
 ) -> Path:
     """Write a sentence-transformers folder for ``model`` (a run folder, a Hugging Face folder or
     ``baseline:me5-small``) at ``out_dir``; returns it.
 
-    Built in a sibling folder and renamed into place: an existing sentence-transformers export at
-    ``out_dir`` is replaced, any other non-empty folder is refused.
+    Built in a sibling folder and moved into place: an earlier export at ``out_dir`` is replaced; a
+    non-empty folder that no export wrote is refused unless ``force``, and even then only the exported
+    files are replaced (see :mod:`interlingua.io_safety`).
     """
     from interlingua.encoding import ME5, ME5_PREFIX, resolve_model, st_settings
 
     if pooling is not None and pooling not in POOLINGS:
         raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     out_dir = Path(out_dir).expanduser()
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "modules.json").exists():
-        raise CheckpointError(f"{out_dir} is not empty and holds no sentence-transformers export; "
-                              "refusing to overwrite it")
+    check_export_dir(out_dir, force)
     kind, folder = resolve_model(model)
     if prefix is None and kind == "run":
         from interlingua.models.pretrained import load_run_config
@@ -65,16 +63,14 @@ def export_sentence_transformers(
         prefix = load_run_config(folder).model.text_prefix  # what training and `encode` put before every text
     if prefix is None:
         prefix = ME5_PREFIX if str(model) == ME5 else st_settings(folder)[1]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.st-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_dir(out_dir)
     try:
         if kind == "run":
             run_pooling, max_length, note = _stage_run(folder, tmp, lang)
         else:
             run_pooling, max_length, note = _stage_hf(folder, tmp)
         _write_modules(tmp, pooling or run_pooling, max_length, prefix, note)
-        replace_dir(tmp, out_dir)
+        publish_dir(tmp, out_dir, force)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
@@ -121,9 +117,8 @@ def _stage_hf(folder: Path, tmp: Path) -> tuple[str, int, str]:
     pooling is mean unless the folder already is a sentence-transformers folder with another."""
     from interlingua.encoding import st_settings, default_max_length
 
-    tmp.mkdir(parents=True)
     for f in sorted(folder.iterdir()):
-        if f.is_file() and f.name != "README.md":
+        if f.is_file() and f.name not in ("README.md", EXPORT_MARKER):
             shutil.copy2(f, tmp / f.name)
     readme = folder / "README.md"
     note = f"\n## The source model ({folder.name})\n\n{readme.read_text(encoding='utf-8')}" if readme.is_file() else ""

@@ -13,33 +13,25 @@ checkpoint intact and ``latest`` pointing at a complete one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from interlingua.errors import CheckpointError
+from interlingua.io_safety import load_safetensors
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Put the finished folder ``tmp`` at ``out_dir``, replacing an earlier one (exports, conversions)."""
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    old = tmp.with_name(tmp.name + ".old")
-    os.replace(out_dir, old)  # os.replace cannot overwrite a non-empty folder
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old)
 
 
 def save_model(model: torch.nn.Module, path: Path) -> None:
@@ -52,8 +44,12 @@ def save_model(model: torch.nn.Module, path: Path) -> None:
 def load_model(model: torch.nn.Module, path: Path, strict: bool = True) -> None:
     if not path.exists():
         raise CheckpointError(f"no weights at {path}")
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    state = load_safetensors(path)  # an empty or truncated file: a CheckpointError naming it
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape: the model's config differs from the file's
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:4])
+        raise CheckpointError(f"{path}: weights do not fit the model ({detail})") from None
     if strict and (missing or unexpected):
         raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
@@ -114,16 +110,45 @@ def write_rng(tmp_dir: Path, rank: int, device: torch.device) -> None:
     save_file(rng_tensors(device), str(tmp_dir / f"rng-rank{rank}.safetensors"))
 
 
+CHECKSUMS = "checksums.json"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def commit_checkpoint(tmp_dir: Path, keep: int = 2) -> Path:
-    """Rename the finished ``.tmp`` folder into place, point ``latest`` at it, prune old ones."""
+    """Record a SHA-256 per file, rename the finished ``.tmp`` folder into place, point ``latest`` at it,
+    prune the oldest beyond ``keep`` (never the one just written)."""
+    sums = {p.name: sha256_file(p) for p in sorted(tmp_dir.iterdir()) if p.is_file()}
+    atomic_write_text(tmp_dir / CHECKSUMS, json.dumps(sums, indent=1))
     final = tmp_dir.with_suffix("")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp_dir, final)
     atomic_write_text(final.parent / "latest", final.name + "\n")
     done = sorted(p for p in final.parent.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-    for old in done[:-keep]:
+    for old in done[:-max(keep, 1)]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Every file listed in ``checksums.json`` exists with its recorded SHA-256 (catches flipped bytes)."""
+    listed = path / CHECKSUMS
+    if not listed.exists():
+        warnings.warn(f"{path} has no {CHECKSUMS} (written by an older interlingua): not verified", stacklevel=2)
+        return
+    for name, digest in json.loads(listed.read_text(encoding="utf-8")).items():
+        f = path / name
+        if not f.exists():
+            raise CheckpointError(f"{f} is missing (listed in {listed})")
+        if sha256_file(f) != digest:
+            raise CheckpointError(f"{f} is corrupted: its SHA-256 differs from the one recorded in {listed} when it "
+                                  "was written; resume from an earlier checkpoint (point checkpoints/latest at it)")
 
 
 def latest_checkpoint(ckpt_root: Path) -> Path | None:
@@ -140,11 +165,16 @@ def read_checkpoint(
     path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rank: int, device: torch.device
 ) -> dict[str, Any]:
     """Restore model, optimizer and this rank's RNG; return state.json's contents."""
+    verify_checkpoint(path)
     state = json.loads((path / "state.json").read_text(encoding="utf-8"))
     load_model(model, path / "model.safetensors")
-    optimizer.load_state_dict(_optim_state(load_file(str(path / "optim.safetensors")), state.pop("param_groups")))
+    optim = load_safetensors(path / "optim.safetensors")
+    try:
+        optimizer.load_state_dict(_optim_state(optim, state.pop("param_groups")))
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path / 'optim.safetensors'} does not fit this run's optimizer: {exc}") from None
     rng = path / f"rng-rank{rank}.safetensors"
     if not rng.exists():
         raise CheckpointError(f"{path} has no RNG state for rank {rank} (was it written with another world size?)")
-    restore_rng(load_file(str(rng)), device)
+    restore_rng(load_safetensors(rng), device)
     return state

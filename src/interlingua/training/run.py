@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,7 +27,9 @@ from interlingua.models.heads import PretrainModel
 from interlingua.objectives.base import Objective
 from interlingua.tokenization.vocab import Vocab, load_vocab, save_vocab, train_vocab
 from interlingua.training import distributed
-from interlingua.training.checkpoint import atomic_write_text, save_model
+from interlingua.training import run_folder
+from interlingua.training.checkpoint import atomic_write_text, latest_checkpoint, save_model
+from interlingua.training.run_folder import RunLock
 from interlingua.training.trainer import Trainer
 
 RUN_MARKER = "interlingua.json"
@@ -109,8 +113,8 @@ def write_run_info(cfg: RunConfig, vocab: Vocab, run_dir: Path) -> None:
     atomic_write_text(run_dir / RUN_MARKER, json.dumps(info, indent=1))
 
 
-def setup(cfg: RunConfig, run_dir: Path) -> Trainer:
-    """Everything up to the first step."""
+def setup(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
+    """Everything up to the first step; on ``resume`` the resolved model config must equal the run's."""
     d = distributed.init(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -120,6 +124,8 @@ def setup(cfg: RunConfig, run_dir: Path) -> Trainer:
     vocab = prepare_vocab(cfg, pairs, run_dir, d)
     objectives = build_objectives(cfg, vocab)
     model = build_model(cfg, vocab, objectives)
+    if resume:
+        run_folder.check_resume(run_dir, to_dict(cfg), ("model",))
     tasks = load_tasks(list(cfg.objectives), cfg.data.langs, cfg.data.pivot)  # QA / NLI data, when configured
     pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs, tasks=tasks)
     if d.main:
@@ -127,17 +133,59 @@ def setup(cfg: RunConfig, run_dir: Path) -> Trainer:
     return Trainer(cfg, model, objectives, pool, run_dir, d)
 
 
-def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, stop_at: int | None = None) -> Trainer:
-    if not resume and (run_dir / "checkpoints" / "latest").exists():
-        raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
-    trainer = setup(cfg, run_dir)
-    if resume and trainer.resume() and trainer.dist.main:
-        print(f"resumed from step {trainer.step}")
-    trainer.fit(stop_at=stop_at)
-    if trainer.dist.main:
-        save_model(trainer.model, run_dir / "model.safetensors")
-        _plot(run_dir)
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, stop_at: int | None = None,
+          overwrite: bool = False, on_start: Callable[[Trainer], None] | None = None) -> Trainer:
+    """Train into ``run_dir`` (fresh: empty or absent, or ``overwrite``; ``resume``: from its latest checkpoint)
+    under an exclusive lock. A run that fails before its first step leaves the folder as it was.
+    ``on_start(trainer)`` runs once the model is built (and resumed), before the first step."""
+    d = distributed.init(cfg.train.device)
+    if resume and not run_dir.is_dir():
+        raise ConfigError(f"--resume: {run_dir} does not exist; nothing to resume (drop --resume to start a new run)")
+    with RunLock(run_dir, enabled=d.main):
+        check_start(cfg, run_dir, resume=resume, overwrite=overwrite)
+        distributed.barrier(d)
+        aside = run_folder.fresh_start(run_dir, overwrite) if d.main and not resume else None
+        try:
+            trainer = setup(cfg, run_dir, resume=resume)
+        except BaseException:
+            if d.main and not resume:
+                _undo_fresh(run_dir, aside)
+            raise
+        run_folder.drop_aside(aside)
+        if resume and trainer.resume() and d.main:
+            print(f"resumed from step {trainer.step}")
+        if on_start is not None:
+            on_start(trainer)
+        trainer.fit(stop_at=stop_at)
+        if d.main:
+            save_model(trainer.model, run_dir / "model.safetensors")
+            _plot(run_dir)
     return trainer
+
+
+def check_start(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, before anything is written, a fresh run into a used folder or a resume that cannot be one."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    if not resume:
+        if run_folder.contents(run_dir) and not overwrite:
+            run_folder.fresh_start(run_dir, overwrite=False)  # raises, naming what is there
+        return
+    if latest_checkpoint(run_dir / "checkpoints") is None or not (run_dir / RUN_MARKER).exists():
+        raise ConfigError(f"--resume: {run_dir} has no checkpoint (checkpoints/latest) to resume from; drop "
+                          "--resume to start a new run (--overwrite if the folder is not empty)")
+    run_folder.check_resume(run_dir, to_dict(cfg), ("data", "train", "objectives"))
+
+
+def _undo_fresh(run_dir: Path, aside: Path | None) -> None:
+    for name in run_folder.RUN_FILES:  # all written by this attempt: the folder held none of them
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    run_folder.restore_aside(run_dir, aside)
+    run_folder.remove_if_only_lock(run_dir)
 
 
 def _plot(run_dir: Path) -> None:

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from interlingua.config import RunConfig
-from interlingua.errors import ConfigError
+from interlingua.errors import ConfigError, TrainingError
 from interlingua.data.pool import Pool
 from interlingua.objectives.base import Objective
 from interlingua.training import checkpoint as ckpt
@@ -100,6 +100,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
         self.step = 0
+        self.skipped = 0  # steps skipped for a non-finite loss (train.skip_nonfinite)
+        self.last_ckpt_s = 0.0
         self.elapsed_s = 0.0  # training time of earlier sessions of this run (restored on resume)
         self._wrap()
         self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
@@ -137,6 +139,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         sums: dict[str, float] = {}
         n_micro = max(len(mb) for mb in micro)
+        loss_total = 0.0
         for i in range(n_micro):
             # Objectives with fewer micro-batches sit out the *first* passes, so every objective (and every
             # parameter) takes part in the last pass, the one DDP synchronises; processes may differ in
@@ -148,18 +151,40 @@ class Trainer:
             with ctx:
                 loss, m = self.net(*map(list, zip(*part)))
                 loss.backward()
+            loss_total += float(loss.detach())
             for key, val in m.items():
                 sums[key] = sums.get(key, 0.0) + val
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
-        self.optimizer.step()
+        finite = self._finite(loss_total, float(grad_norm))
+        if finite:
+            self.optimizer.step()
         self.step += 1
-        return self._summarise(sums, float(grad_norm))
+        self.skipped += int(not finite and self.cfg.train.skip_nonfinite)
+        row = self._summarise(sums, float(grad_norm))
+        if not finite and not self.cfg.train.skip_nonfinite:
+            self._stop_non_finite(row)
+        return row
+
+    def _finite(self, loss: float, grad_norm: float) -> bool:
+        """Loss and gradient finite on every process (a shared decision, so all processes step or skip)."""
+        bad = torch.tensor([float(not (math.isfinite(loss) and math.isfinite(grad_norm)))])
+        return not bool(all_reduce_sum(bad, self.dist)[0] > 0)
+
+    def _stop_non_finite(self, row: dict[str, float]) -> None:
+        """Stop before anything of this step is written (``train.skip_nonfinite`` skips and counts instead)."""
+        losses = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k.endswith("/loss"))
+        raise TrainingError(
+            f"step {self.step}: non-finite loss or gradient ({losses}, grad_norm={row['train/grad_norm']:.4g}); "
+            f"nothing was written for this step and the last checkpoint in {self.run_dir / 'checkpoints'} is kept. "
+            "Lower train.lr, check the data, or set train.skip_nonfinite=true to skip such steps")
 
     def _summarise(self, sums: dict[str, float], grad_norm: float) -> dict[str, float]:
         keys = sorted(sums)
         vals = all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64), self.dist).tolist()
         agg = dict(zip(keys, vals))
         out = {"step": self.step, "train/lr": self.optimizer.param_groups[0]["lr"], "train/grad_norm": grad_norm}
+        if self.cfg.train.skip_nonfinite:
+            out["train/skipped"] = float(self.skipped)
         for obj in self.objectives:
             n = max(agg.get(f"train/{obj.name}/n", 0.0), 1.0)
             out[f"train/{obj.name}/loss"] = agg.get(f"train/{obj.name}/loss_sum", 0.0) / n
@@ -172,14 +197,19 @@ class Trainer:
         if (root / "latest").exists() and (root / "latest").read_text().strip() == f"step-{self.step:08d}":
             return  # already committed (the last step is a multiple of ckpt_every, or a resume at the end)
         tmp = root / f"step-{self.step:08d}.tmp"
+        bad = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:  # never let a broken state replace (and prune) a good checkpoint
+            raise TrainingError(f"step {self.step}: parameters {', '.join(bad[:3])} are not finite; "
+                                f"no checkpoint written, the last good one in {root} is kept")
+        self.last_ckpt_s = self.elapsed_s
         if self.dist.main:
-            extra = {"world": self.dist.world, "elapsed_s": self.elapsed_s}
+            extra = {"world": self.dist.world, "elapsed_s": self.elapsed_s, "skipped": self.skipped}
             ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, extra)
         barrier(self.dist)
         ckpt.write_rng(tmp, self.dist.rank, self.dist.device)
         barrier(self.dist)
         if self.dist.main:
-            ckpt.commit_checkpoint(tmp)
+            ckpt.commit_checkpoint(tmp, keep=self.cfg.train.keep_checkpoints)
         barrier(self.dist)
 
     def resume(self) -> bool:
@@ -188,10 +218,22 @@ class Trainer:
             return False
         state = ckpt.read_checkpoint(path, self.model, self.optimizer, self.dist.rank, self.dist.device)
         self.step = int(state["step"])
-        self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.elapsed_s = self.last_ckpt_s = float(state.get("elapsed_s", 0.0))
+        self.skipped = int(state.get("skipped", 0))
+        if self.dist.main:
+            self._truncate_metrics()
         if self.cfg.train.stacking:
             self._wrap()  # the depth of the resumed step
         return True
+
+    def _truncate_metrics(self) -> None:
+        """Drop rows logged after the resumed checkpoint: those steps are replayed and logged again."""
+        if not self.metrics_path.exists():
+            return
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+        if len(keep) != len(lines):
+            ckpt.atomic_write_text(self.metrics_path, "".join(ln + "\n" for ln in keep))
 
     # ---------------------------------------------------------------------------------------------- loop
     def fit(self, stop_at: int | None = None) -> list[dict[str, float]]:
@@ -202,7 +244,8 @@ class Trainer:
         bar = tqdm(total=end, initial=self.step, desc="training", disable=not self.dist.main, dynamic_ncols=True)
         start, before = time.perf_counter(), self.elapsed_s
         self.model.train()
-        while self.step < end and not self._out_of_time():
+        out_of_time, _ = self._clock()
+        while self.step < end and not out_of_time:
             row = self.train_step()
             self.elapsed_s = before + time.perf_counter() - start
             bar.update(1)
@@ -210,19 +253,24 @@ class Trainer:
                 row["time_s"] = self.elapsed_s
                 rows.append(row)
                 self._log(row, bar)
-            if t.ckpt_every and self.step % t.ckpt_every == 0:
+            out_of_time, ckpt_due = self._clock()
+            if (t.ckpt_every and self.step % t.ckpt_every == 0) or (ckpt_due and self.step < end):
                 self.save()
         bar.close()
-        if self._out_of_time() and self.step < end and self.dist.main:
+        if out_of_time and self.step < end and self.dist.main:
             print(f"time budget of {t.max_minutes:g} min reached at step {self.step}; to continue, pass --resume "
                   f"with a larger train.max_minutes (the budget counts every session of the run)")
         self.save()
         return rows
 
-    def _out_of_time(self) -> bool:
-        # Shared between processes (any one out of time stops all), so every process stops at the same step.
-        out = torch.tensor([float(self.cfg.train.max_minutes > 0 and self.elapsed_s >= 60 * self.cfg.train.max_minutes)])
-        return bool(all_reduce_sum(out, self.dist)[0] > 0)
+    def _clock(self) -> tuple[bool, bool]:
+        """(out of time, checkpoint due by time), shared between processes (any one decides for all), so
+        every process stops and checkpoints at the same step."""
+        t = self.cfg.train
+        flags = torch.tensor([float(t.max_minutes > 0 and self.elapsed_s >= 60 * t.max_minutes),
+                              float(t.ckpt_minutes > 0 and self.elapsed_s - self.last_ckpt_s >= 60 * t.ckpt_minutes)])
+        out, due = (all_reduce_sum(flags, self.dist) > 0).tolist()
+        return bool(out), bool(due)
 
     def _log(self, row: dict[str, float], bar: tqdm) -> None:
         if not self.dist.main:
