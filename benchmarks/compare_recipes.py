@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from interlingua.config import load_config
+from interlingua.evaluation.embedders import get_embedder
 from interlingua.evaluation.report import format_table, plot_per_language, write_json
 from interlingua.evaluation.tasks import evaluate_tatoeba
-from interlingua.models.pretrained import load_run_embedder
 from interlingua.training.run import train
 
 
@@ -31,7 +31,7 @@ def run(recipe: str, steps: int, out: Path, overrides: list[str]) -> dict:
     start = time.perf_counter()
     train(cfg, run_dir)
     seconds = time.perf_counter() - start
-    embedder = load_run_embedder(run_dir, pooling=cfg.eval.pooling)
+    embedder = get_embedder(str(run_dir), pooling=cfg.eval.pooling)
     result = evaluate_tatoeba(embedder, cfg.data.langs)
     result["model"] = f"{recipe} ({steps} steps, {seconds:.0f} s)"
     write_json(result, run_dir / "tatoeba.json")
@@ -61,7 +61,7 @@ def main() -> None:
     results = [run(r, a.steps, out, a.overrides) for r in recipes]
     extra = []
     if "xlm" in recipes:
-        extra = [evaluate_tatoeba(PivotLanguage(load_run_embedder(out / "xlm")), list(results[0]["langs"]))]
+        extra = [evaluate_tatoeba(PivotLanguage(get_embedder(str(out / "xlm"))), list(results[0]["langs"]))]
         extra[0]["model"] = "xlm, one lang id"
         write_json(extra[0], out / "xlm" / "tatoeba-pivot-lang-id.json")
     print(format_table(results + extra))

@@ -22,14 +22,11 @@ def cmd_train(a: argparse.Namespace) -> None:
 def cmd_eval(a: argparse.Namespace) -> None:
     from interlingua.evaluation.embedders import get_embedder
     from interlingua.evaluation.report import format_table, plot_per_language, write_json
-    from interlingua.evaluation.tasks import evaluate_flores, evaluate_tatoeba
+    from interlingua.evaluation.tasks import evaluator
 
     langs = a.langs.split(",") if a.langs else None
-    results = []
-    for spec in a.model:
-        emb = get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size)
-        task = evaluate_tatoeba if a.task == "tatoeba" else evaluate_flores
-        results.append(task(emb, langs, max_sentences=a.max_sentences))
+    run = evaluator(a.task, **({} if a.max_sentences is None else {"max_sentences": a.max_sentences}))
+    results = [run(get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size), langs) for spec in a.model]
     print(format_table(results))
     out = Path(a.out or (a.model[0] if Path(a.model[0]).is_dir() else "runs/eval"))
     out.mkdir(parents=True, exist_ok=True)
@@ -153,6 +150,8 @@ def cmd_list(a: argparse.Namespace) -> None:
         for name in registry.names("objective"):
             doc = inspect.getdoc(inspect.getmodule(registry.get("objective", name).cls)) or ""
             rows.append((name, doc.splitlines()[0] if doc else ""))
+    elif a.what == "evaluators":
+        rows = [(name, registry.get("evaluator", name).description) for name in registry.names("evaluator")]
     else:
         for path in sorted(RECIPES_DIR.glob("*.yaml")):
             rows.append((path.stem, path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")))
@@ -207,13 +206,17 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--stop-at", type=int, help="stop after this step (the schedule still assumes train.steps)")
     t.set_defaults(fn=cmd_train)
 
-    e = sub.add_parser("eval", help="Tatoeba / FLORES retrieval accuracy")
-    e.add_argument("task", choices=["tatoeba", "flores"])
+    from interlingua import registry
+
+    tasks = registry.names("evaluator")
+    e = sub.add_parser("eval", help=f"evaluate models on a task: {', '.join(tasks)} (`interlingua list evaluators`)")
+    e.add_argument("task", choices=tasks, help="; ".join(f"{t}: {registry.get('evaluator', t).description}"
+                                                          for t in tasks))
     e.add_argument("--model", action="append", required=True, help="run folder, HF folder or baseline:NAME (repeatable)")
-    e.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: all)")
+    e.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: all; bucc needs them)")
     e.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
     e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--max-sentences", type=int)
+    e.add_argument("--max-sentences", type=int, help="first N pairs per language (retrieval tasks)")
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")
     e.set_defaults(fn=cmd_eval)
 
@@ -276,8 +279,8 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     _with_overrides(c)
     c.set_defaults(fn=cmd_corpus)
 
-    li = sub.add_parser("list", help="list objectives or recipes")
-    li.add_argument("what", choices=["objectives", "recipes"])
+    li = sub.add_parser("list", help="list objectives, evaluators or recipes")
+    li.add_argument("what", choices=["objectives", "evaluators", "recipes"])
     li.set_defaults(fn=cmd_list)
 
     d = sub.add_parser("demo", help="the embedded-corpus demo: gettext -> fine-tune me5-small -> Tatoeba table")

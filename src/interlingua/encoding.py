@@ -47,7 +47,7 @@ POOLINGS = ("mean", "cls")
 ME5 = "baseline:me5-small"
 ME5_PREFIX = "query: "
 CACHE_SIZE = 2
-# The usual position-table size of BERT / XLM-R checkpoints, and Me5SmallEmbedder's truncation.
+# The usual position-table size of BERT / XLM-R checkpoints, and e5's truncation.
 MAX_LENGTH_CAP = 512
 
 # (input_ids (B, T), attention mask (B, T) bool, language row or None) -> last hidden states (B, T, D)
@@ -109,9 +109,10 @@ class SentenceEncoder:
         """The evaluation ``Embedder`` protocol: unit vectors with this encoder's defaults."""
         return self.embed(sentences, lang=lang)
 
-    def bind(self, **options: object) -> BoundEncoder:
-        """An ``Embedder`` whose ``encode(sentences, lang)`` calls :meth:`embed` with these options."""
-        return BoundEncoder(self, options)
+    def bind(self, label: str | None = None, **options: object) -> BoundEncoder:
+        """An ``Embedder`` whose ``encode(sentences, lang)`` calls :meth:`embed` with these options;
+        ``label`` names it in reports instead of :attr:`name` (the cached encoder is shared)."""
+        return BoundEncoder(self, options, label)
 
 
 @dataclass
@@ -120,10 +121,11 @@ class BoundEncoder:
 
     encoder: SentenceEncoder
     options: dict
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return self.encoder.name
+        return self.label or self.encoder.name
 
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
         return self.encoder.embed(sentences, lang=lang, **self.options)
@@ -290,7 +292,7 @@ def _load_hf(folder: Path, prefix: str = "") -> SentenceEncoder:
     hf = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     module, forward, langs = _hf_module(folder, hf)
     pooling, st_prompt, st_max = st_settings(folder)
-    # The backend of AutoTokenizer is what sentence-transformers and HFEmbedder run, post-processor included.
+    # The backend of AutoTokenizer is what sentence-transformers runs, post-processor included.
     hf_tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     if not getattr(hf_tok, "is_fast", False):
         raise CheckpointError(f"{folder}: interlingua.encode needs a fast tokenizer (tokenizer.json)")

@@ -2,6 +2,9 @@
 
 Modelled on fairseq's ``register_criterion``: each objective module decorates its class with
 ``@register("objective", "mlm", MLMConfig)`` and the name doubles as the YAML key of its config.
+Evaluators are functions ``fn(embedder, langs, **options) -> result dict``, registered with a one-line
+description (``@register("evaluator", "tatoeba", description=...)``); ``interlingua eval TASK`` takes its
+choices from them.
 """
 from __future__ import annotations
 
@@ -18,29 +21,35 @@ class Entry:
     name: str
     cls: Any
     config: type | None
+    description: str = ""
 
 
 _REGISTRIES: dict[str, dict[str, Entry]] = {}
 # Modules imported lazily the first time a kind is looked up, so registration happens on demand.
-_PROVIDERS: dict[str, str] = {"objective": "interlingua.objectives"}
+_PROVIDERS: dict[str, str | tuple[str, ...]] = {
+    "objective": "interlingua.objectives",
+    "data": "interlingua.data.loaders",
+    "evaluator": ("interlingua.evaluation.tasks", "interlingua.evaluation.bucc"),
+}
 
 
-def register(kind: str, name: str, config: type | None = None) -> Callable[[Any], Any]:
-    """Class decorator: ``@register("objective", "mlm", MLMConfig)``."""
+def register(kind: str, name: str, config: type | None = None, description: str = "") -> Callable[[Any], Any]:
+    """Class (or function) decorator: ``@register("objective", "mlm", MLMConfig)``."""
 
     def wrap(cls: Any) -> Any:
         table = _REGISTRIES.setdefault(kind, {})
         if name in table and table[name].cls is not cls:
             raise ValueError(f"{kind} {name!r} is registered twice")
-        table[name] = Entry(name, cls, config)
+        table[name] = Entry(name, cls, config, description)
         return cls
 
     return wrap
 
 
 def _table(kind: str) -> dict[str, Entry]:
-    if kind in _PROVIDERS:
-        importlib.import_module(_PROVIDERS[kind])
+    providers = _PROVIDERS.get(kind, ())
+    for module in (providers,) if isinstance(providers, str) else providers:
+        importlib.import_module(module)
     return _REGISTRIES.get(kind, {})
 
 

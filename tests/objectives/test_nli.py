@@ -17,7 +17,7 @@ ROWS = [("the cat runs", "a cat runs", 0), ("the dog sleeps", "a big dog sleeps"
 
 def _pool(vocab) -> Pool:
     a, b = vocab.encode([r[0] for r in ROWS]), vocab.encode([r[1] for r in ROWS])
-    return Pool(pivot="eng", alpha=1.0, tasks={"nli": {"eng": [(x, y, r[2]) for x, y, r in zip(a, b, ROWS)]}})
+    return Pool(pivot="eng", alpha=1.0, tasks={"sick": {"eng": [(x, y, r[2]) for x, y, r in zip(a, b, ROWS)]}})
 
 
 def test_features_and_loss_hand_values():

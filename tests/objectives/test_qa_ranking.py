@@ -20,7 +20,7 @@ QA = {"eng": [("the cat runs", "a big red dog sleeps"), ("the dog sleeps", "a bi
 
 def _pool(vocab) -> Pool:
     items = [tuple(vocab.encode(list(pair))) for pair in QA["eng"]]
-    return Pool(pivot="eng", alpha=1.0, tasks={"qa": {"eng": items}})
+    return Pool(pivot="eng", alpha=1.0, tasks={"xquad": {"eng": items}})
 
 
 class _Stub(nn.Module):

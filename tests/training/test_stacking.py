@@ -58,3 +58,18 @@ def test_stacking_copies_blocks_exactly_and_training_continues(tmp_path, monkeyp
     assert trainer.step == 6 and all(math.isfinite(r["train/mlm/loss"]) for r in rows)
     assert any(not torch.equal(copy[k], v) for k, v in _layer(trainer, 1).items())
     assert all(p in trainer.optimizer.state for p in enc.layers[1].parameters())
+
+
+def test_stacking_grows_only_the_trained_encoder():
+    """A frozen momentum twin inside the model must stay frozen when set_depth/grow (un)freeze blocks."""
+    from interlingua.config import ModelConfig
+    from interlingua.models.encoder import Encoder, momentum_copy
+    from interlingua.training.stacking import grow, set_depth
+
+    enc = Encoder(ModelConfig(vocab_size=20, d_model=8, n_layers=2, n_heads=2, d_ff=16, max_positions=16))
+    model = torch.nn.ModuleDict({"online": enc, "twin": momentum_copy(enc)})
+    set_depth(model, 1)
+    grow(model, torch.optim.SGD([p for p in enc.parameters()], lr=0.1), 2)
+    assert all(p.requires_grad for p in enc.layers.parameters())
+    assert not any(p.requires_grad for p in model["twin"].parameters())
+    assert model["twin"].active_layers is None

@@ -17,6 +17,7 @@ from interlingua.tokenization.vocab import SPECIALS, Vocab, lang_tag
 from interlingua.training import distributed
 from interlingua.training.run import build_objectives
 from interlingua.training.trainer import Trainer
+from tests.objectives import momentum_queue  # noqa: F401  (registers the worked example objective)
 
 PAIRS = {
     "deu": [("the cat runs", "die katze"), ("the big dog", "der hund"), ("a red house", "das rot haus"),
@@ -35,8 +36,8 @@ def tiny_vocab() -> Vocab:
     return Vocab(tok, langs)
 
 
-def make_trainer(run_dir: Path, *overrides: str) -> Trainer:
-    cfg = load_config("xlm", ["model.d_model=16", "model.n_layers=2", "model.n_heads=2", "model.d_ff=32",
+def make_trainer(run_dir: Path, *overrides: str, recipe: str = "xlm") -> Trainer:
+    cfg = load_config(recipe, ["model.d_model=16", "model.n_layers=2", "model.n_heads=2", "model.d_ff=32",
                               "model.dropout=0.0", "model.attn_dropout=0.0", "train.steps=6", "train.batch_size=8",
                               "train.warmup_steps=2", "train.log_every=1", "data.langs=deu,fra", *overrides])
     d = distributed.init("cpu")
@@ -53,10 +54,14 @@ def make_trainer(run_dir: Path, *overrides: str) -> Trainer:
 if __name__ == "__main__":
     torch.set_num_threads(1)
     out = Path(sys.argv[1])
-    trainer = make_trainer(out.parent / "run", *sys.argv[2:])
+    recipe = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2].endswith(".yaml") else "xlm"
+    trainer = make_trainer(out.parent / "run", *[a for a in sys.argv[2:] if a != recipe], recipe=recipe)
     trainer.fit()
     if trainer.dist.main:
         from safetensors.torch import save_file
 
         save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()}, str(out))
+        if trainer.objective_states():
+            save_file({k: v.contiguous() for k, v in trainer.objective_states().items()},
+                      str(out.with_suffix(".state.safetensors")))
     distributed.shutdown()

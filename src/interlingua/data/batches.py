@@ -20,6 +20,9 @@ class TokenBatch:
     position_ids: torch.Tensor | None = None
     lang_ids: torch.Tensor | None = None
     segment_ids: torch.Tensor | None = None
+    word_ids: torch.Tensor | None = None
+    """(B, T) index of the word each subword belongs to, counted within its segment; -1 on specials and
+    padding (word-level objectives, word alignment). Not an encoder input."""
 
     @property
     def num_items(self) -> int:
@@ -59,9 +62,17 @@ class TokenBatch:
         return self._map(lambda _, v: v[rows])
 
     def trim(self) -> "TokenBatch":
-        """Drop trailing columns that are padding in every row (rows are right-padded)."""
-        T = int(self.lengths().max()) if len(self) else 0
-        return self._map(lambda _, v: v[:, :T] if v.dim() == 2 else v)
+        """Drop trailing positions that are padding in every row (rows are right-padded), along every
+        sequence dimension: (B, T) tensors, pairwise (B, T, T) masks and per-head (B, H, T, T) masks."""
+        full, T = self.input_ids.shape[1], int(self.lengths().max()) if len(self) else 0
+        return self._map(lambda _, v: v[trim_index(v.shape, full, T)])
+
+
+def trim_index(shape: torch.Size, full: int, keep: int) -> tuple[slice, ...]:
+    """Slices keeping ``keep`` of the ``full`` positions on every sequence dimension of a batch tensor:
+    dims after the batch dim whose size is ``full``, except the head dim (dim 1) of a 4-D tensor."""
+    seq = [d for d, size in enumerate(shape) if d > 0 and size == full and not (len(shape) == 4 and d == 1)]
+    return tuple(slice(0, keep) if d in seq else slice(None) for d in range(len(shape)))
 
 
 @dataclass

@@ -27,6 +27,7 @@ class Packed:
     lang_ids: torch.Tensor  # (B, T)
     segment_ids: torch.Tensor  # (B, T)
     maskable: torch.Tensor  # (B, T) bool: real, non-special tokens
+    word_ids: torch.Tensor  # (B, T) word index within the segment; -1 on specials and padding
 
 
 def _budgets(lengths: list[int], room: int) -> list[int]:
@@ -38,18 +39,24 @@ def _budgets(lengths: list[int], room: int) -> list[int]:
     return budget
 
 
-def _row(segments: list[Segment], vocab: Vocab, max_len: int, reset_positions: bool) -> list[tuple[int, int, int, int, bool]]:
-    """One row as (token, position, lang, segment, maskable) tuples."""
+Row = list[tuple[int, int, int, int, bool, int]]  # (token, position, lang, segment, maskable, word)
+
+
+def _row(segments: list[Segment], vocab: Vocab, max_len: int, reset_positions: bool) -> Row:
+    """One row as (token, position, lang, segment, maskable, word index) tuples."""
     budget = _budgets([len(s.ids) for s in segments], max_len - 1 - len(segments))
-    out = [(vocab.cls_id, 0, segments[0].lang, 0, False)]
+    starts = vocab.word_starts
+    out = [(vocab.cls_id, 0, segments[0].lang, 0, False, -1)]
     pos = 1
     for k, (seg, n) in enumerate(zip(segments, budget)):
         if reset_positions and k > 0:
             pos = 0
-        for tok in seg.ids[:n]:
-            out.append((tok, pos, seg.lang, k, True))
+        word = -1
+        for j, tok in enumerate(seg.ids[:n]):
+            word += int(j == 0 or starts[tok])  # the first subword of a segment always starts a word
+            out.append((tok, pos, seg.lang, k, True, word))
             pos += 1
-        out.append((vocab.sep_id, pos, seg.lang, k, False))
+        out.append((vocab.sep_id, pos, seg.lang, k, False, -1))
         pos += 1
     return out
 
@@ -57,11 +64,12 @@ def _row(segments: list[Segment], vocab: Vocab, max_len: int, reset_positions: b
 def pack(rows: list[list[Segment]], vocab: Vocab, max_len: int, reset_positions: bool = False) -> Packed:
     built = [_row(r, vocab, max_len, reset_positions) for r in rows]
     T = max(len(r) for r in built)
-    cols = torch.zeros(5, len(built), T, dtype=torch.long)  # token, position, lang, segment, maskable
+    cols = torch.zeros(6, len(built), T, dtype=torch.long)  # token, position, lang, segment, maskable, word
     cols[0].fill_(vocab.pad_id)
+    cols[5].fill_(-1)
     for b, row in enumerate(built):
         cols[:, b, : len(row)] = torch.tensor(row, dtype=torch.long).T
     attn = torch.zeros(len(built), T, dtype=torch.bool)
     for b, row in enumerate(built):
         attn[b, : len(row)] = True
-    return Packed(cols[0], attn, cols[1], cols[2], cols[3], cols[4].bool())
+    return Packed(cols[0], attn, cols[1], cols[2], cols[3], cols[4].bool(), cols[5])

@@ -27,7 +27,7 @@ def encode_side(rows: list[Side], vocab: Vocab, max_len: int) -> TokenBatch:
     """One sentence per row, ``<s> x </s>``; no token labels."""
     p = pack([[Segment(ids, lang)] for ids, lang in rows], vocab, max_len)
     no_labels = torch.full_like(p.input_ids, IGNORE)
-    return TokenBatch(p.input_ids, p.attn_mask, no_labels, p.position_ids, p.lang_ids, p.segment_ids)
+    return TokenBatch(p.input_ids, p.attn_mask, no_labels, p.position_ids, p.lang_ids, p.segment_ids, p.word_ids)
 
 
 @dataclass

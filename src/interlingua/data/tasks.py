@@ -1,6 +1,6 @@
 """Supervised task data for multi-task sentence encoders (mUSE): QA pairs from XQuAD, NLI pairs from SICK.
 
-``load_tasks`` returns task -> lang -> items for :func:`interlingua.data.pool.build_pool`:
+Read through the ``xquad`` and ``sick`` loaders of :mod:`interlingua.data.loaders`:
 ``qa``: (question, answer sentence) per XQuAD language among the run's languages, from the training
 articles only (``data[:36]``; the last 12 are the corpora README's evaluation split);
 ``nli``: (sentence A, sentence B, label) from SICK train, English, labels as :data:`NLI_LABELS`.
@@ -11,9 +11,8 @@ import gzip
 import json
 import re
 
-from interlingua.data.paths import corpus_file, list_codes
+from interlingua.data.paths import corpus_file
 from interlingua.data.readers import read_tsv
-from interlingua.errors import CorpusError
 
 XQUAD_TRAIN_ARTICLES = 36
 NLI_LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
@@ -58,17 +57,3 @@ def sick_nli(split: str = "train") -> list[tuple[str, str, int]]:
     """(sentence A, sentence B, label index into NLI_LABELS) rows of a SICK split."""
     rows = read_tsv(corpus_file(f"sick/{split}.tsv.gz"), SICK_COLUMNS)
     return [(a, b, NLI_LABELS.index(label)) for _, a, b, _, label in rows]
-
-
-def load_tasks(objectives: list[str], langs: list[str], pivot: str) -> dict[str, dict[str, list[tuple]]]:
-    """The task data the configured objectives need (empty when none needs any)."""
-    tasks: dict[str, dict[str, list[tuple]]] = {}
-    if "qa_ranking" in objectives:
-        have = set(list_codes("xquad", ".json.gz"))
-        wanted = [lang for lang in dict.fromkeys([pivot, *langs]) if lang in have]
-        if not wanted:
-            raise CorpusError(f"qa_ranking needs XQuAD, which has none of {[pivot, *langs]} (it has {sorted(have)})")
-        tasks["qa"] = {lang: xquad_qa(lang) for lang in wanted}
-    if "nli" in objectives:
-        tasks["nli"] = {"eng": sick_nli("train")}
-    return tasks

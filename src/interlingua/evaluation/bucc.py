@@ -21,22 +21,22 @@ F1 at the best score threshold (BUCC tunes it on the training data; we report th
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 import numpy as np
 
-from interlingua.data.paths import data_root
-from interlingua.errors import CorpusError
+from interlingua import registry
+from interlingua.data.langcodes import flores_code
+from interlingua.data.paths import corpus_file, data_root
+from interlingua.data.readers import read_bible, read_flores, read_lines, read_multi30k, read_udhr
+from interlingua.data.tasks import sick_nli, xquad_qa
+from interlingua.errors import ConfigError, CorpusError
 from interlingua.mining import Embedder, embed, mine
 
 ENGLISH = "eng_Latn"
-FLORES_DIR = "flores200/devtest"
 # Where a dataset's file name differs from the FLORES base code (or picks one of several variants).
 _ALIASES: dict[str, dict[str, str]] = {
     "tatoeba": {"zho": "cmn"},
@@ -55,64 +55,39 @@ class BuccSet:
     gold: frozenset[tuple[int, int]]  # (src_idx, tgt_idx) of the FLORES pairs
 
 
-def _lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
+def _has(rel: str) -> bool:
+    return (data_root() / rel).is_file()
 
 
-def _tsv_columns(path: Path, columns: Sequence[str]) -> list[str]:
-    """Values of the named columns of a headed .tsv.gz, row by row."""
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [row[c] for row in rows for c in columns]
-
-
-def _xquad_questions(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        doc = json.load(f)
-    return [qa["question"] for article in doc["data"] for para in article["paragraphs"]
-            for qa in para["qas"]]
-
-
-def flores_code(lang: str, root: Path) -> str:
-    """``deu`` -> ``deu_Latn`` by the files present; a full code must exist as given."""
-    names = sorted(p.name.removesuffix(".txt.gz") for p in (root / FLORES_DIR).glob("*.txt.gz"))
-    if lang in names:
-        return lang
-    matches = [n for n in names if n.split("_")[0] == lang]
-    if len(matches) != 1:
-        found = f"candidates {matches}" if matches else "no such language"
-        raise CorpusError(f"FLORES-200 code for {lang!r} under {root / FLORES_DIR}: {found}")
-    return matches[0]
-
-
-def _english_sources(root: Path) -> dict[str, list[str]]:
+def _english_sources() -> dict[str, list[str]]:
     return {
-        "sick": [s for split in ("train", "trial")
-                 for s in _tsv_columns(root / "sick" / f"{split}.tsv.gz",
-                                       ("sentence_A", "sentence_B"))],
-        "multi30k": _lines(root / "multi30k" / "train.eng.txt.gz"),
+        "sick": [s for split in ("train", "trial") for a, b, _ in sick_nli(split) for s in (a, b)],
+        "multi30k": read_multi30k("eng", "train"),
     }
 
 
-def _foreign_sources(root: Path, code: str) -> dict[str, list[str]]:
-    """The distractor sources that exist for a FLORES code, by name."""
+def _foreign_sources(code: str) -> dict[str, list[str]]:
+    """The distractor sources that exist for a FLORES code, by name.
+
+    Files are picked by exact name (after ``_ALIASES``), not by the readers' language folding, so that a
+    script is never swapped: ``zho_Hant`` must not get the Simplified UDHR.
+    """
     base = code.split("_")[0]
 
     def name(dataset: str) -> str:
         aliases = _ALIASES.get(dataset, {})
         return aliases.get(code, aliases.get(base, base))
 
-    tatoeba, udhr = name("tatoeba"), name("udhr")
-    bible = root / "bible" / f"{code}.tsv.gz"  # Chinese Bibles carry the script, others do not
+    tatoeba, udhr, xquad = name("tatoeba"), name("udhr"), name("xquad")
+    bible = code if _has(f"bible/{code}.tsv.gz") else base  # Chinese Bibles carry the script, others do not
     files = {
-        "tatoeba": (root / "tatoeba" / f"{tatoeba}-eng.{tatoeba}.txt.gz", _lines),
-        "bible": (bible if bible.is_file() else root / "bible" / f"{base}.tsv.gz",
-                  lambda p: _tsv_columns(p, ("text",))),
-        "udhr": (root / "udhr" / f"{udhr}.tsv.gz", lambda p: _tsv_columns(p, ("text",))),
-        "xquad": (root / "xquad" / f"{name('xquad')}.json.gz", _xquad_questions),
+        "tatoeba": (f"tatoeba/{tatoeba}-eng.{tatoeba}.txt.gz",
+                    lambda: read_lines(corpus_file(f"tatoeba/{tatoeba}-eng.{tatoeba}.txt.gz"))),
+        "bible": (f"bible/{bible}.tsv.gz", lambda: list(read_bible(bible).values())),
+        "udhr": (f"udhr/{udhr}.tsv.gz", lambda: read_udhr(udhr)),
+        "xquad": (f"xquad/{xquad}.json.gz", lambda: [q for q, _ in xquad_qa(xquad, slice(None))]),
     }
-    return {src: read(path) for src, (path, read) in files.items() if path.is_file()}
+    return {src: read() for src, (rel, read) in files.items() if _has(rel)}
 
 
 def _sample_distractors(sources: dict[str, list[str]], n: int, rng: np.random.Generator,
@@ -144,25 +119,23 @@ def _shuffle(items: list[str], rng: np.random.Generator) -> tuple[list[str], np.
     return [items[i] for i in order], position
 
 
-def build_bucc_like(lang: str, n_distractors: int = 2000, seed: int = 0,
-                    root: str | Path | None = None) -> BuccSet:
+def build_bucc_like(lang: str, n_distractors: int = 2000, seed: int = 0) -> BuccSet:
     """FLORES-200 devtest ``lang``-English plus ``n_distractors`` per side, shuffled by ``seed``.
 
-    Both sides have 1012 + n_distractors sentences; ``gold`` holds the 1012 true pairs.
+    ``lang`` is ISO 639-3 or a FLORES ``lang_Script`` code; the corpora are read from ``data_root()``
+    (``$INTERLINGUA_DATA``). Both sides have 1012 + n_distractors sentences; ``gold`` holds the 1012 true pairs.
     """
-    root = Path(root) if root is not None else data_root()
-    code = flores_code(lang, root)
+    code = flores_code(lang)
+    if code is None:
+        read_flores(lang)  # raises the reader's CorpusError, with the close codes
     if code == ENGLISH:
         raise CorpusError("build_bucc_like: the other side is always English; pick another language")
-    src_flores = _lines(root / FLORES_DIR / f"{code}.txt.gz")
-    tgt_flores = _lines(root / FLORES_DIR / f"{ENGLISH}.txt.gz")
+    src_flores, tgt_flores = read_flores(code), read_flores(ENGLISH)
     if len(src_flores) != len(tgt_flores):
         raise CorpusError(f"FLORES {code} has {len(src_flores)} lines, {ENGLISH} {len(tgt_flores)}")
     rng = np.random.default_rng(seed)
-    src_extra = _sample_distractors(_foreign_sources(root, code), n_distractors, rng,
-                                    set(src_flores), code)
-    tgt_extra = _sample_distractors(_english_sources(root), n_distractors, rng,
-                                    set(tgt_flores), ENGLISH)
+    src_extra = _sample_distractors(_foreign_sources(code), n_distractors, rng, set(src_flores), code)
+    tgt_extra = _sample_distractors(_english_sources(), n_distractors, rng, set(tgt_flores), ENGLISH)
     src, src_pos = _shuffle(src_flores + src_extra, rng)
     tgt, tgt_pos = _shuffle(tgt_flores + tgt_extra, rng)
     gold = frozenset((int(src_pos[i]), int(tgt_pos[i])) for i in range(len(src_flores)))
@@ -207,24 +180,37 @@ def best_threshold(pairs: Sequence[tuple[float, int, int]],
     return best
 
 
-def evaluate_mining(embedder: Embedder, langs: Iterable[str], *, n_distractors: int = 2000,
-                    seed: int = 0, root: str | Path | None = None, batch_size: int = 256,
-                    **mine_kwargs: Any) -> dict[str, float]:
-    """Mine each ``lang``-English BUCC-like set; metrics ``bucc/<lang>-eng/<name>``.
+COLUMNS = (("precision", "P"), ("recall", "R"), ("f1", "F1"), ("best_f1", "best F1"))
 
-    ``<name>``: precision / recall / f1 of everything ``mine`` returns (with ``mine_kwargs``, e.g.
-    a threshold), and best_threshold / best_precision / best_recall / best_f1 at the oracle
-    threshold. The embedder is called with ``lang`` as given and with "eng" for English.
+
+@registry.register("evaluator", "bucc", description="BUCC-like bitext mining in FLORES-200 + distractors, F1")
+def evaluate_mining(embedder: Embedder, langs: list[str] | None, *, n_distractors: int = 2000, seed: int = 0,
+                    batch_size: int = 256, k: int = 4, margin: str = "ratio", mode: str = "union",
+                    threshold: float | None = None) -> dict:
+    """Mine each ``lang``-English BUCC-like set (``k``, ``margin``, ``mode``, ``threshold`` go to ``mine``).
+
+    Per language, in percent: precision / recall / f1 of everything ``mine`` returns, and best_precision /
+    best_recall / best_f1 at the oracle threshold, plus that threshold (a margin score) and ``n``, the gold
+    pairs; ``average`` is their macro mean (threshold aside). Metrics ``bucc/<lang>-eng/<name>`` and ``bucc/average/<name>``.
+    The embedder is called with ``lang`` as given and with "eng" for English.
     """
-    metrics: dict[str, float] = {}
+    langs = list(langs or [])
+    if not langs:
+        raise ConfigError("bucc: name the languages to mine (--langs deu,fra); each set is built from FLORES-200")
+    per_lang: dict[str, dict[str, float]] = {}
     for lang in langs:
-        task = build_bucc_like(lang, n_distractors, seed, root)
+        task = build_bucc_like(lang, n_distractors, seed)
         x = embed(embedder, task.src, lang, batch_size)
         y = embed(embedder, task.tgt, "eng", batch_size)
-        pairs = mine(x, y, **mine_kwargs)
-        prefix = f"bucc/{lang}-eng"
-        metrics.update({f"{prefix}/{k}": v for k, v in score_mined(pairs, task.gold).items()})
+        pairs = mine(x, y, k=k, margin=margin, mode=mode, threshold=threshold)
         best = best_threshold(pairs, task.gold)
-        metrics[f"{prefix}/best_threshold"] = best.pop("threshold")
-        metrics.update({f"{prefix}/best_{k}": v for k, v in best.items()})
-    return metrics
+        scores = {**score_mined(pairs, task.gold), **{f"best_{m}": best[m] for m in ("precision", "recall", "f1")}}
+        per_lang[lang] = {**{m: 100 * v for m, v in scores.items()}, "best_threshold": best["threshold"],
+                          "n": len(task.gold)}
+    names = [m for m in per_lang[langs[0]] if m != "n"]
+    average = {m: fmean(scores[m] for scores in per_lang.values()) for m in names if m != "best_threshold"}
+    metrics = {f"bucc/{lang}-eng/{m}": scores[m] for lang, scores in per_lang.items() for m in names}
+    metrics.update({f"bucc/average/{m}": v for m, v in average.items()})
+    return {"task": "bucc", "model": getattr(embedder, "name", type(embedder).__name__), "pivot": "eng",
+            "n_distractors": n_distractors, "seed": seed, "langs": per_lang, "average": average,
+            "columns": COLUMNS, "score": ("best_f1", "F1 at the best threshold (%)"), "metrics": metrics}

@@ -1,12 +1,15 @@
 """Reports for evaluation results: a monospace table, JSON, per-language bar charts and loss curves.
 
-A result is the dict returned by ``evaluate_tatoeba`` / ``evaluate_flores``. Plots use matplotlib's
-object API (``Figure``) so nothing touches pyplot's global state or needs a display.
+A result is the dict a registered evaluator returns (``registry.get("evaluator", name)``). Its ``columns``
+(score key, header) and ``score`` (the key plotted, its axis label) default to the retrieval tasks' layout;
+the plot's title is the result's ``title``, else its evaluator's registered description. Plots use
+matplotlib's object API (``Figure``) so nothing touches pyplot's global state or needs a display.
 """
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,9 @@ from matplotlib.figure import Figure
 
 from interlingua.errors import InterlinguaError
 
-_COLUMNS = (("xx2eng", "xx→eng"), ("eng2xx", "eng→xx"), ("mean", "mean"))
+# The layout of tatoeba / flores results, which do not spell it out.
+_RETRIEVAL_COLUMNS = (("xx2eng", "xx→eng"), ("eng2xx", "eng→xx"), ("mean", "mean"))
+_RETRIEVAL_SCORE = ("mean", "top-1 accuracy, mean of both directions (%)")
 _LOSS_KEY = re.compile(r"^train/.+/loss$")
 
 
@@ -23,21 +28,40 @@ def _languages(results: list[dict]) -> list[str]:
     return list(dict.fromkeys(lang for result in results for lang in result["langs"]))
 
 
+def _columns(result: dict) -> list[tuple[str, str]]:
+    return [tuple(c) for c in result.get("columns", _RETRIEVAL_COLUMNS)]
+
+
+def task_title(result: dict) -> str:
+    """What the result measures: its ``title``, else the registered description of its ``task``."""
+    if result.get("title"):
+        return result["title"]
+    from interlingua import registry
+
+    task = result.get("task", "")
+    return registry.get("evaluator", task).description if task in registry.names("evaluator") else task
+
+
 def format_table(results: list[dict]) -> str:
-    """Rows = languages plus ``average``; one xx→eng / eng→xx / mean column group per model (percent).
+    """Rows = languages plus ``average``; one column group per model (the result's ``columns``; for
+    retrieval xx→eng / eng→xx / mean, percent). All results must share one layout.
 
     A column group is as wide as its model's name, so no name is cut. ``n`` is the number of sentence pairs
     of the first result that has the language.
     """
     if not results:
         raise InterlinguaError("format_table: no results")
+    columns = _columns(results[0])
+    if any(_columns(r) != columns for r in results):
+        raise InterlinguaError("format_table: results of different tasks (columns differ); one table per task")
     langs = _languages(results)
     width = max(len("average"), *(len(lang) for lang in langs))
-    cells = [max(7, -(-(len(r["model"]) - 2) // 3)) for r in results]  # ceil: 3 cells + 2 spaces hold the name
+    k = len(columns)
+    cells = [max(7, -(-(len(r["model"]) - (k - 1)) // k)) for r in results]  # ceil: k cells + k-1 spaces hold the name
     prefix = width + 9  # "<lang> <n:5> | "
-    head1 = " " * prefix + " | ".join(r["model"].center(3 * c + 2) for r, c in zip(results, cells))
+    head1 = " " * prefix + " | ".join(r["model"].center(k * c + k - 1) for r, c in zip(results, cells))
     head2 = "lang".ljust(width) + "     n | " + " | ".join(
-        " ".join(label.rjust(c) for _, label in _COLUMNS) for c in cells
+        " ".join(label.rjust(c) for _, label in columns) for c in cells
     )
     rule = "-" * len(head2)
     lines = [head1.rstrip(), head2, rule]
@@ -48,7 +72,7 @@ def format_table(results: list[dict]) -> str:
         row = []
         for r, c in zip(results, cells):
             scores = r["average"] if lang == "average" else r["langs"].get(lang)
-            row.append(" ".join((f"{scores[key]:.2f}" if scores else "-").rjust(c) for key, _ in _COLUMNS))
+            row.append(" ".join((f"{scores[key]:.2f}" if scores else "-").rjust(c) for key, _ in columns))
         lines.append(f"{lang.ljust(width)} {str(n).rjust(5)} | " + " | ".join(row))
     return "\n".join(lines)
 
@@ -62,25 +86,27 @@ def write_json(result: dict, path: str | Path) -> Path:
 
 
 def plot_per_language(results: list[dict], path: str | Path) -> Path:
-    """Grouped bar PNG of mean top-1 accuracy per language, one bar colour per model."""
+    """Grouped bar PNG of the result's ``score`` per language (retrieval: mean top-1 accuracy), one bar
+    colour per model, titled by :func:`task_title`."""
     if not results:
         raise InterlinguaError("plot_per_language: no results")
+    key, axis_label = results[0].get("score", _RETRIEVAL_SCORE)
     langs = _languages(results)
     x = np.arange(len(langs))
     bar = 0.8 / len(results)
     fig = Figure(figsize=(max(6.0, 0.18 * len(langs) * len(results) + 2.0), 4.5), layout="constrained")
     ax = fig.add_subplot()
     for k, result in enumerate(results):
-        values = [result["langs"][lang]["mean"] if lang in result["langs"] else np.nan for lang in langs]
-        label = f"{result['model']} (avg {result['average']['mean']:.1f})"
+        values = [result["langs"][lang][key] if lang in result["langs"] else np.nan for lang in langs]
+        label = f"{result['model']} (avg {result['average'][key]:.1f})"
         ax.bar(x + (k - (len(results) - 1) / 2) * bar, values, width=bar, label=label)
     ax.set_xticks(x, langs, rotation=90 if len(langs) > 12 else 0, fontsize=8 if len(langs) > 40 else 10)
     ax.set_xlim(-0.6, len(langs) - 0.4)
     ax.set_ylim(0, 100)
-    ax.set_ylabel("top-1 accuracy, mean of both directions (%)")
-    task = results[0].get("task", "retrieval")
+    ax.set_ylabel(axis_label)
     pivot = results[0].get("pivot", "eng")
-    ax.set_title(f"{task}: bitext retrieval accuracy per language (X ↔ {pivot})")
+    title = f"{task_title(results[0])}, per language (X ↔ {pivot})"
+    ax.set_title(textwrap.fill(title, width=int(9 * fig.get_figwidth())))  # ~9 characters an inch at 12 pt
     ax.grid(axis="y", alpha=0.3)
     outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 3 else {}
     ax.legend(fontsize=8, **outside)

@@ -5,9 +5,15 @@ among all sentences of the other side, and top-1 accuracy is reported per direct
 ``eng2xx``) and as their ``mean``, per language and macro-averaged over languages, as LASER and LaBSE
 report Tatoeba. For FLORES the keys keep the names ``xx2eng`` / ``eng2xx`` with the pivot in place of
 English.
+
+Both are registered evaluators (``registry.get("evaluator", "tatoeba")``), as is ``bucc``
+(:mod:`interlingua.evaluation.bucc`): ``fn(embedder, langs, **options) -> result`` where a result holds
+``task``, ``model``, ``langs`` (per-language scores), ``average`` and ``metrics`` (flat metric paths).
+:func:`evaluator` looks one up by name, with its options checked.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from statistics import fmean
 
@@ -16,6 +22,7 @@ from tqdm.auto import tqdm
 from interlingua.data.langcodes import flores_code, tatoeba_code, tatoeba_codes, to_iso3
 from interlingua.data.paths import corpus_file, list_codes
 from interlingua.data.readers import read_flores, read_line_aligned
+from interlingua import registry
 from interlingua.errors import ConfigError, CorpusError
 from interlingua.evaluation.embedders import Embedder
 from interlingua.evaluation.retrieval import retrieval_scores
@@ -105,6 +112,7 @@ def _resolve_tatoeba(lang: str, available: list[str]) -> str:
     return code
 
 
+@registry.register("evaluator", "tatoeba", description="Tatoeba bitext retrieval, top-1 accuracy")
 def evaluate_tatoeba(
     embedder: Embedder, langs: list[str] | None = None, max_sentences: int | None = None, progress: bool = True
 ) -> dict:
@@ -127,6 +135,7 @@ def _resolve_flores(lang: str) -> str:
     return code
 
 
+@registry.register("evaluator", "flores", description="FLORES-200 devtest bitext retrieval, top-1 accuracy")
 def evaluate_flores(
     embedder: Embedder,
     langs: list[str] | None = None,
@@ -154,5 +163,15 @@ def evaluate_flores(
     return _evaluate("flores", embedder, pairs, pivot, max_sentences, progress)
 
 
-TASKS: dict[str, Callable[..., dict]] = {"tatoeba": evaluate_tatoeba, "flores": evaluate_flores}
-"""Task name (as on the command line) -> evaluation function."""
+def evaluator(task: str, **options: object) -> Callable[[Embedder, list[str] | None], dict]:
+    """The evaluator registered as ``task`` with ``options`` bound: ``run(embedder, langs) -> result``.
+
+    Checked before any model is loaded: an unknown task, or an option the task does not take, is a
+    ConfigError naming the known ones.
+    """
+    fn = registry.get("evaluator", task).cls
+    accepted = list(inspect.signature(fn).parameters)[2:]  # after (embedder, langs)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"evaluator {task!r} takes no option {', '.join(unknown)}; its options: {', '.join(accepted)}")
+    return lambda embedder, langs: fn(embedder, langs, **options)

@@ -202,9 +202,12 @@ class Encoder(nn.Module):
 
 
 def pool(hidden: torch.Tensor, attn_mask: torch.Tensor, how: str = "mean") -> torch.Tensor:
-    """(B, T, D) hidden states + (B, T) padding mask -> (B, D) sentence vectors."""
+    """(B, T, D) hidden states + (B, T) padding mask -> (B, D) sentence vectors: the first token (``cls``)
+    or the mean over unmasked tokens (``mean``). Every embedding path (training, ``encode``, ``eval``) uses it."""
     if how == "cls":
         return hidden[:, 0]
+    if how != "mean":
+        raise ValueError(f"pooling must be 'cls' or 'mean', got {how!r}")
     m = attn_mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
@@ -214,6 +217,7 @@ def momentum_copy(encoder: nn.Module) -> nn.Module:
     twin = copy.deepcopy(encoder)
     for p in twin.parameters():
         p.requires_grad_(False)
+    twin.momentum_twin = True  # progressive stacking leaves it frozen (training.stacking.encoders)
     return twin
 
 

@@ -73,18 +73,36 @@ HEADS = {
 }
 
 
+def table_head(name: str, model: "PretrainModel") -> nn.Module:
+    """A head of the shared table, initialised like the encoder (LM bias zero)."""
+    if name not in HEADS:
+        raise KeyError(f"no head {name!r} in the shared table (has: {', '.join(HEADS)})")
+    head = HEADS[name](model.cfg, model.encoder)
+    head.apply(model.encoder._init_weights)
+    if isinstance(head, LMHead):
+        nn.init.zeros_(head.bias)
+    return head
+
+
 class PretrainModel(nn.Module):
-    """An :class:`Encoder` plus named heads; objectives look heads up by name."""
+    """An :class:`Encoder` plus named heads; objectives look heads up by name.
+
+    ``heads`` names heads of the shared table; objectives add their own with :meth:`add_heads`.
+    """
 
     def __init__(self, cfg: ModelConfig, heads: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        self.heads = nn.ModuleDict({name: HEADS[name](cfg, self.encoder) for name in sorted(set(heads))})
-        for head in self.heads.values():
-            head.apply(self.encoder._init_weights)
-            if isinstance(head, LMHead):
-                nn.init.zeros_(head.bias)
+        self.heads = nn.ModuleDict()
+        for name in sorted(set(heads)):
+            self.heads[name] = table_head(name, self)
+
+    def add_heads(self, modules: dict[str, nn.Module]) -> None:
+        """Add modules under their names; a name already present is kept (two objectives share one LM head)."""
+        for name in sorted(modules):
+            if name not in self.heads:
+                self.heads[name] = modules[name]
 
     def head(self, name: str) -> nn.Module:
         if name not in self.heads:

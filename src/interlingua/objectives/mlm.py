@@ -44,7 +44,8 @@ def corrupt(packed: Packed, cfg: MLMConfig, vocab, gen: torch.Generator) -> Toke
         packed.input_ids, packed.maskable, gen, mask_id=vocab.mask_id, vocab_size=vocab.size,
         prob=cfg.mask_prob, p_mask=cfg.p_mask, p_random=cfg.p_random, exclude=torch.tensor(vocab.special_ids),
     )
-    return TokenBatch(ids, packed.attn_mask, labels, packed.position_ids, packed.lang_ids, packed.segment_ids)
+    return TokenBatch(ids, packed.attn_mask, labels, packed.position_ids, packed.lang_ids, packed.segment_ids,
+                      packed.word_ids)
 
 
 def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str, causal: bool = False) -> LossOut:
@@ -59,6 +60,7 @@ def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str, caus
 @register("objective", "mlm", MLMConfig)
 class MLM(Objective):
     name = "mlm"
+    needs = ("mono",)
     heads = ("lm",)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> TokenBatch:

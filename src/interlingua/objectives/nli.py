@@ -49,10 +49,11 @@ def nli_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
 @register("objective", "nli", NLIConfig)
 class NLI(Objective):
     name = "nli"
+    needs = ("sick",)
     heads = ("nli",)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        drawn = pool.sample_task("nli", n, gen)
+        drawn = pool.sample_task("sick", n, gen)
         a = [(ids, self.vocab.lang_index(lang)) for lang, (ids, _, _) in drawn]
         b = [(ids, self.vocab.lang_index(lang)) for lang, (_, ids, _) in drawn]
         return PairBatch.build(a, b, self.vocab, self.max_len, labels=[c for _, (_, _, c) in drawn])

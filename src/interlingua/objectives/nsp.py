@@ -33,6 +33,7 @@ def _rint(n: int, gen: torch.Generator) -> int:
 @register("objective", "nsp", ObjectiveConfig)
 class NSP(Objective):
     name = "nsp"
+    needs = ("docs",)
     heads = ("nsp",)
 
     def _pair(self, pool: Pool, lang: str, doc: list[list[int]], is_next: bool, gen: torch.Generator):
@@ -55,7 +56,8 @@ class NSP(Objective):
             rows.append([Segment(a, li), Segment(b, li)])
         p = pack(rows, self.vocab, self.max_len)
         no_labels = torch.full_like(p.input_ids, -100)
-        return SentencePairBatch(p.input_ids, p.attn_mask, no_labels, p.position_ids, p.lang_ids, p.segment_ids, labels)
+        return SentencePairBatch(p.input_ids, p.attn_mask, no_labels, p.position_ids, p.lang_ids, p.segment_ids,
+                                 class_labels=labels)
 
     def __call__(self, model: torch.nn.Module, batch: SentencePairBatch) -> LossOut:
         hidden = model.encoder(**batch.encoder_inputs()).last_hidden  # (B, T, D)

@@ -44,11 +44,12 @@ class QARankingConfig(ObjectiveConfig):
 @register("objective", "qa_ranking", QARankingConfig)
 class QARanking(Objective):
     name = "qa_ranking"
+    needs = ("xquad",)
     heads = ("qa",)
     splittable = False  # in-batch negatives couple the rows: the trainer must not re-split batches by length
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        drawn = pool.sample_task("qa", n, gen)
+        drawn = pool.sample_task("xquad", n, gen)
         questions = [(q, self.vocab.lang_index(lang)) for lang, (q, _) in drawn]
         answers = [(a, self.vocab.lang_index(lang)) for lang, (_, a) in drawn]
         return PairBatch.build(questions, answers, self.vocab, self.max_len)

@@ -31,6 +31,7 @@ class TLMConfig(MLMConfig):
 @register("objective", "tlm", TLMConfig)
 class TLM(Objective):
     name = "tlm"
+    needs = ("pairs",)
     heads = ("lm",)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> TokenBatch:

@@ -140,6 +140,7 @@ def ranking_terms(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, cfg: Any, 
 @register("objective", "translation_ranking", TranslationRankingConfig)
 class TranslationRanking(Objective):
     name = "translation_ranking"
+    needs = ("pairs",)
     splittable = False  # in-batch negatives couple the rows: the trainer must not re-split batches by length
 
     def __init__(self, cfg: TranslationRankingConfig, vocab, max_len: int) -> None:

@@ -8,6 +8,8 @@ The model is byte-fallback-free BPE over SentencePiece-style ``▁`` word bounda
 """
 from __future__ import annotations
 
+import functools
+
 import json
 import random
 from dataclasses import dataclass, field
@@ -50,6 +52,14 @@ class Vocab:
         if self.prefix:
             texts = [self.prefix + t for t in texts]
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    @functools.cached_property
+    def word_starts(self) -> list[bool]:
+        """Per token id: does it begin a word? Metaspace pieces mark a word start with ``▁``; a vocabulary
+        without such pieces (word-level) makes every token a word."""
+        tokens = [self.tokenizer.id_to_token(i) or "" for i in range(self.size)]
+        marked = [t.startswith("\u2581") for t in tokens]
+        return marked if any(marked) else [True] * self.size
 
     def lang_index(self, lang: str) -> int:
         """Row of the language-embedding table (0 when the language is unknown)."""

@@ -5,7 +5,9 @@ Layout of ``RUN/checkpoints/step-00001000/``::
     model.safetensors       encoder + heads
     optim.safetensors       AdamW moments and step counts, keyed ``state.<param index>.<name>``
     rng-rank<r>.safetensors the CPU (and CUDA) generator state of each process
+    objectives.safetensors  training-only objective state (momentum twins, queues), when there is any
     state.json              step, optimizer hyper-parameters per group, trainer counters
+    checksums.json          SHA-256 of every file above, verified before a resume reads any of them
 
 A checkpoint is first written to a ``.tmp`` folder and renamed into place, and ``RUN/checkpoints/latest``
 (one line: the folder name) is replaced atomically afterwards: a crash at any point leaves the previous
@@ -26,32 +28,11 @@ from safetensors.torch import save_file
 
 from interlingua.errors import CheckpointError
 from interlingua.io_safety import load_safetensors
+from interlingua.weights import atomic_write_text, latest_checkpoint, load_model, save_model  # re-exported
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def save_model(model: torch.nn.Module, path: Path) -> None:
-    """State dict -> safetensors (contiguous copies; tied weights are stored once by construction)."""
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
-
-
-def load_model(model: torch.nn.Module, path: Path, strict: bool = True) -> None:
-    if not path.exists():
-        raise CheckpointError(f"no weights at {path}")
-    state = load_safetensors(path)  # an empty or truncated file: a CheckpointError naming it
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # a tensor of another shape: the model's config differs from the file's
-        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:4])
-        raise CheckpointError(f"{path}: weights do not fit the model ({detail})") from None
-    if strict and (missing or unexpected):
-        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+CHECKSUMS = "checksums.json"
+OBJECTIVES = "objectives.safetensors"  # training-only state of the objectives (momentum twins, queues)
 
 
 def _optim_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
@@ -91,9 +72,10 @@ def restore_rng(tensors: dict[str, torch.Tensor], device: torch.device) -> None:
 
 def write_checkpoint(
     ckpt_root: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: dict[str, Any],
-    keep: int = 2,
+    objective_states: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write model, optimizer and rank-0 RNG for ``step``; other ranks' RNG goes through :func:`write_rng`."""
+    """Write model, optimizer, objective states and rank-0 RNG for ``step`` into ``step-N.tmp``; other ranks'
+    RNG goes through :func:`write_rng`, and :func:`commit_checkpoint` puts the folder in place."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = ckpt_root / f"{name}.tmp"
@@ -102,6 +84,8 @@ def write_checkpoint(
     save_model(model, tmp / "model.safetensors")
     tensors, groups = _optim_tensors(optimizer)
     save_file(tensors, str(tmp / "optim.safetensors"))
+    if objective_states:
+        save_file({k: v.detach().contiguous().cpu() for k, v in objective_states.items()}, str(tmp / OBJECTIVES))
     atomic_write_text(tmp / "state.json", json.dumps({"step": step, "param_groups": groups, **extra}, indent=1))
     return tmp
 
@@ -110,7 +94,9 @@ def write_rng(tmp_dir: Path, rank: int, device: torch.device) -> None:
     save_file(rng_tensors(device), str(tmp_dir / f"rng-rank{rank}.safetensors"))
 
 
-CHECKSUMS = "checksums.json"
+def read_objective_states(path: Path) -> dict[str, torch.Tensor]:
+    """The objective-state tensors of a checkpoint folder ({} when it has none)."""
+    return load_safetensors(path / OBJECTIVES) if (path / OBJECTIVES).exists() else {}
 
 
 def sha256_file(path: Path) -> str:
@@ -149,16 +135,6 @@ def verify_checkpoint(path: Path) -> None:
         if sha256_file(f) != digest:
             raise CheckpointError(f"{f} is corrupted: its SHA-256 differs from the one recorded in {listed} when it "
                                   "was written; resume from an earlier checkpoint (point checkpoints/latest at it)")
-
-
-def latest_checkpoint(ckpt_root: Path) -> Path | None:
-    pointer = ckpt_root / "latest"
-    if not pointer.exists():
-        return None
-    path = ckpt_root / pointer.read_text(encoding="utf-8").strip()
-    if not (path / "state.json").exists():
-        raise CheckpointError(f"{pointer} names {path.name}, which is incomplete or missing")
-    return path
 
 
 def read_checkpoint(

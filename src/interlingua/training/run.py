@@ -21,10 +21,9 @@ import torch
 from interlingua import registry
 from interlingua.config import RunConfig, to_dict
 from interlingua.data.pool import build_pool
-from interlingua.data.tasks import load_tasks
 from interlingua.errors import ConfigError
 from interlingua.models.heads import PretrainModel
-from interlingua.objectives.base import Objective
+from interlingua.objectives.base import Objective, model_for
 from interlingua.tokenization.vocab import Vocab, load_vocab, save_vocab, train_vocab
 from interlingua.training import distributed
 from interlingua.training import run_folder
@@ -75,7 +74,6 @@ def resolve_init(init: str) -> str:
 
 
 def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> PretrainModel:
-    heads = sorted({h for o in objectives for h in o.heads})
     init = resolve_init(cfg.model.init)
     if init:
         from interlingua.models.hf import from_hf, load_hf_into
@@ -92,7 +90,7 @@ def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> Pr
         cfg.model.n_langs = len(vocab.langs)
     if cfg.model.vocab_size < vocab.size:
         raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {vocab.size}")
-    model = PretrainModel(cfg.model, heads)
+    model = model_for(cfg.model, objectives)
     if init:
         load_hf_into(model, Path(init))
     if cfg.model.freeze_embeddings:
@@ -100,12 +98,12 @@ def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> Pr
     return model
 
 
-def load_data(cfg: RunConfig) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[list[str]]]]:
-    from interlingua.data.sources import load_documents, load_parallel
+def load_data(cfg: RunConfig) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, list]]]:
+    """The parallel corpus, and the data of every loader the objectives declare in ``needs``."""
+    from interlingua.data.loaders import load_needed
+    from interlingua.data.sources import load_parallel
 
-    pairs = load_parallel(cfg.data).pairs
-    docs = load_documents(cfg.data.documents, cfg.data.langs) if "nsp" in cfg.objectives else {}
-    return pairs, docs
+    return load_parallel(cfg.data).pairs, load_needed(cfg)
 
 
 def write_run_info(cfg: RunConfig, vocab: Vocab, run_dir: Path) -> None:
@@ -120,14 +118,14 @@ def setup(cfg: RunConfig, run_dir: Path, resume: bool = False) -> Trainer:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed + d.rank)
     run_dir.mkdir(parents=True, exist_ok=True)
-    pairs, docs = load_data(cfg)
+    pairs, needed = load_data(cfg)
     vocab = prepare_vocab(cfg, pairs, run_dir, d)
     objectives = build_objectives(cfg, vocab)
     model = build_model(cfg, vocab, objectives)
     if resume:
         run_folder.check_resume(run_dir, to_dict(cfg), ("model",))
-    tasks = load_tasks(list(cfg.objectives), cfg.data.langs, cfg.data.pivot)  # QA / NLI data, when configured
-    pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs, tasks=tasks)
+    docs = needed.pop("docs", {})
+    pool = build_pool(pairs, vocab, pivot=cfg.data.pivot, alpha=cfg.data.alpha, docs=docs, tasks=needed)
     if d.main:
         write_run_info(cfg, vocab, run_dir)
     return Trainer(cfg, model, objectives, pool, run_dir, d)

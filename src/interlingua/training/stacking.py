@@ -30,8 +30,9 @@ def is_boundary(step: int, stages: list[list[int]]) -> bool:
 
 
 def encoders(model: torch.nn.Module) -> list[Encoder]:
-    """Every encoder of the model (the shared one, and e.g. a separate target encoder)."""
-    return [m for m in model.modules() if isinstance(m, Encoder)]
+    """Every trained encoder of the model (the shared one, and e.g. a separate target encoder); a frozen
+    momentum twin (``momentum_copy``) follows its online encoder by EMA and is never unfrozen here."""
+    return [m for m in model.modules() if isinstance(m, Encoder) and not getattr(m, "momentum_twin", False)]
 
 
 def set_depth(model: torch.nn.Module, depth: int | None) -> None:

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from interlingua.config import RunConfig
-from interlingua.errors import ConfigError, TrainingError
+from interlingua.errors import CheckpointError, ConfigError, TrainingError
 from interlingua.data.pool import Pool
 from interlingua.objectives.base import Objective
 from interlingua.training import checkpoint as ckpt
@@ -104,8 +104,26 @@ class Trainer:
         self.last_ckpt_s = 0.0
         self.elapsed_s = 0.0  # training time of earlier sessions of this run (restored on resume)
         self._wrap()
+        self._build_states()  # after DDP's wrap, which broadcasts rank 0's weights: every twin starts equal
         self.weights = [self.cfg.objectives[o.name].weight for o in self.objectives]
         self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    def _build_states(self) -> None:
+        """Each objective's training-only state, from the model as loaded (a momentum twin equals model.init)."""
+        for obj in self.objectives:
+            obj.state = obj.build_state(self.model)
+            if obj.state is None:
+                continue
+            obj.state.to(self.dist.device)
+            trainable = [n for n, p in obj.state.named_parameters() if p.requires_grad]
+            if trainable:
+                raise ConfigError(f"objective {obj.name}: its training-only state has trainable tensors "
+                                  f"({', '.join(trainable[:3])}); return trainable modules from build_heads instead")
+
+    def objective_states(self) -> dict[str, torch.Tensor]:
+        """``<objective>.<tensor>`` -> tensor of every objective's state (checkpointed, not exported)."""
+        return {f"{o.name}.{k}": v for o in self.objectives if o.state is not None
+                for k, v in o.state.state_dict().items()}
 
     def _wrap(self) -> None:
         """(Re)build the DDP wrapper; with progressive stacking, first freeze the blocks not yet active."""
@@ -159,6 +177,9 @@ class Trainer:
         if finite:
             self.optimizer.step()
         self.step += 1
+        if finite:
+            for obj in self.objectives:
+                obj.after_step(self.model, self.step)
         self.skipped += int(not finite and self.cfg.train.skip_nonfinite)
         row = self._summarise(sums, float(grad_norm))
         if not finite and not self.cfg.train.skip_nonfinite:
@@ -186,9 +207,8 @@ class Trainer:
         if self.cfg.train.skip_nonfinite:
             out["train/skipped"] = float(self.skipped)
         for obj in self.objectives:
-            n = max(agg.get(f"train/{obj.name}/n", 0.0), 1.0)
-            out[f"train/{obj.name}/loss"] = agg.get(f"train/{obj.name}/loss_sum", 0.0) / n
-            out[f"train/{obj.name}/acc"] = agg.get(f"train/{obj.name}/correct", 0.0) / n
+            prefix = f"train/{obj.name}/"
+            out.update(obj.reduce_metrics({k: v for k, v in agg.items() if k.startswith(prefix)}))
         return out
 
     # ---------------------------------------------------------------------------------------- checkpoints
@@ -204,7 +224,7 @@ class Trainer:
         self.last_ckpt_s = self.elapsed_s
         if self.dist.main:
             extra = {"world": self.dist.world, "elapsed_s": self.elapsed_s, "skipped": self.skipped}
-            ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, extra)
+            ckpt.write_checkpoint(root, self.step, self.model, self.optimizer, extra, self.objective_states())
         barrier(self.dist)
         ckpt.write_rng(tmp, self.dist.rank, self.dist.device)
         barrier(self.dist)
@@ -217,6 +237,7 @@ class Trainer:
         if path is None:
             return False
         state = ckpt.read_checkpoint(path, self.model, self.optimizer, self.dist.rank, self.dist.device)
+        self._restore_states(ckpt.read_objective_states(path))
         self.step = int(state["step"])
         self.elapsed_s = self.last_ckpt_s = float(state.get("elapsed_s", 0.0))
         self.skipped = int(state.get("skipped", 0))
@@ -225,6 +246,16 @@ class Trainer:
         if self.cfg.train.stacking:
             self._wrap()  # the depth of the resumed step
         return True
+
+    def _restore_states(self, tensors: dict[str, torch.Tensor]) -> None:
+        for obj in self.objectives:
+            if obj.state is None:
+                continue
+            own = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == obj.name}
+            try:
+                obj.state.load_state_dict(own)
+            except RuntimeError as exc:
+                raise CheckpointError(f"objective {obj.name}: its checkpointed state does not fit ({exc})") from None
 
     def _truncate_metrics(self) -> None:
         """Drop rows logged after the resumed checkpoint: those steps are replayed and logged again."""
