@@ -24,7 +24,6 @@ import argparse
 import random
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -19,12 +19,14 @@ The recipe trains at batch 64 (~12 s a step on 2 cores, 40 min for 200 steps); `
 defaults to 8 and is printed with the results. Targets: <= 16 bytes per stored token (offsets
 included), <= 10 % RSS growth between step 20 and step 200.
 
-    python benchmarks/memory.py [--batch-size 8 --threads 2 --steps 200 --early 20]
+    python benchmarks/memory.py [--batch-size 8 --threads 2 --steps 200 --early 20 --trim]
 
 The last line is ``bytes_per_token=X.XX rss_growth=Y.Y%``.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import sys
 import tempfile
@@ -46,6 +48,8 @@ class Args:
     """The step whose RSS growth is measured from (allocator and optimizer state settled)."""
     run_dir: str = ""
     """Where the run's files go (a temporary folder, removed afterwards, by default)."""
+    trim: bool = False
+    """Call glibc's malloc_trim(0) after every step: what growth remains is memory in use, not allocator caching."""
 
 
 def rss_mb() -> float:
@@ -115,13 +119,8 @@ def logical_tokens(pool) -> int:
     return n
 
 
-def main() -> None:
-    args = parse_dataclass_args(Args, __doc__.split("\n\n")[0])
-    import interlingua
-    from interlingua.config import load_config
-    from interlingua.training import run
-
-    print(f"interlingua from {Path(interlingua.__file__).parent}")
+def instrument(run) -> tuple[dict[str, float], dict[str, object]]:
+    """Wrap ``run.load_data`` and ``run.build_pool`` (looked up by ``setup`` at call time) to read RSS."""
     marks: dict[str, float] = {"imports": rss_mb()}
     held: dict[str, object] = {}
     load_data, build_pool = run.load_data, run.build_pool
@@ -143,26 +142,47 @@ def main() -> None:
         return pool
 
     run.load_data, run.build_pool = timed_load, measured_pool
-    overrides = [f"train.batch_size={args.batch_size}", f"train.threads={args.threads}",
-                 f"train.steps={args.steps}", "train.ckpt_every=0"]
-    cfg = load_config(args.recipe, overrides)
+    return marks, held
+
+
+def train_recording(trainer, args: Args) -> tuple[dict[int, float], dict[int, int]]:
+    """``trainer.fit()`` with RSS read after every step (and gc's object count at two steps)."""
+    rss: dict[int, float] = {}
+    objects: dict[int, int] = {}
+    trim = ctypes.CDLL("libc.so.6").malloc_trim if args.trim else None
+    step = trainer.train_step
+
+    def recorded_step():
+        out = step()
+        if trim is not None:
+            trim(0)
+        rss[trainer.step] = rss_mb()
+        if trainer.step in (args.early, args.steps):
+            objects[trainer.step] = len(gc.get_objects())  # Python objects tracked by the collector
+        return out
+
+    trainer.train_step = recorded_step
+    trainer.fit()
+    return rss, objects
+
+
+def main() -> None:
+    args = parse_dataclass_args(Args, __doc__.split("\n\n")[0])
+    import interlingua
+    from interlingua.config import load_config
+    from interlingua.training import run
+
+    print(f"interlingua from {Path(interlingua.__file__).parent}")
+    marks, held = instrument(run)
+    cfg = load_config(args.recipe, [f"train.batch_size={args.batch_size}", f"train.threads={args.threads}",
+                                    f"train.steps={args.steps}", "train.ckpt_every=0"])
     with tempfile.TemporaryDirectory() as tmp:
         trainer = run.setup(cfg, Path(args.run_dir or tmp))
         marks["setup"] = rss_mb()
         pool = held.pop("pool")
-        after: dict[int, float] = {}
-        step = trainer.train_step
-
-        def recorded_step():
-            out = step()
-            after[trainer.step] = rss_mb()
-            return out
-
-        trainer.train_step = recorded_step  # type: ignore[method-assign]
         t0 = time.perf_counter()
-        trainer.fit()
+        rss, objects = train_recording(trainer, args)
         train_s = time.perf_counter() - t0
-        del trainer
     peak = peak_rss_mb()  # before the storage walk below, which allocates for itself
     nbytes, stored = storage(pool)
     logical = logical_tokens(pool)
@@ -173,13 +193,13 @@ def main() -> None:
         print(f"  RSS {name:<22} {mb:8.0f} MiB")
     print(f"pool storage {nbytes / 2**20:.0f} MiB: {stored} stored tokens ({nbytes / stored:.2f} bytes each), "
           f"{logical} logical tokens ({nbytes / logical:.2f} bytes each)")
-    print(f"training: batch_size={args.batch_size} (recipe: 64), threads={args.threads}, "
-          f"{args.steps} steps in {train_s:.0f} s")
-    for s in sorted({1, args.early, 50, 100, 150, args.steps} & set(after)):
-        print(f"  RSS after step {s:<4} {after[s]:8.0f} MiB")
-    last = max(after)
-    growth = 100 * (after[last] - after[args.early]) / after[args.early]
+    print(f"training: batch_size={args.batch_size} (recipe: 64), threads={args.threads}, {args.steps} steps in "
+          f"{train_s:.0f} s" + (", malloc_trim(0) after every step" if args.trim else ""))
+    for s in sorted({1, args.early, 50, 100, 150, args.steps} & set(rss)):
+        print(f"  RSS after step {s:<4} {rss[s]:8.0f} MiB")
+    print(f"  Python objects tracked by gc: {' -> '.join(f'{n} (step {s})' for s, n in sorted(objects.items()))}")
     print(f"  peak RSS of the process {peak:.0f} MiB")
+    growth = 100 * (rss[max(rss)] - rss[args.early]) / rss[args.early]
     print(f"bytes_per_token={nbytes / stored:.2f} rss_growth={growth:.1f}%")
 
 

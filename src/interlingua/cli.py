@@ -214,7 +214,8 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
                                                           for t in tasks))
     e.add_argument("--model", action="append", required=True, help="run folder, HF folder or baseline:NAME (repeatable)")
     e.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: all; bucc needs them)")
-    e.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
+    e.add_argument("--pooling", choices=["mean", "cls"],
+                   help="default: the model's (a run's eval.pooling, a sentence-transformers folder's), else mean")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-sentences", type=int, help="first N pairs per language (retrieval tasks)")
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")

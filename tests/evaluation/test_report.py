@@ -56,6 +56,19 @@ def test_long_model_names_are_not_cut() -> None:
     assert rows["deu"][-3:] == ["90.50", "88.50", "89.50"]
 
 
+def test_table_and_plot_follow_the_results_columns(tmp_path: Path) -> None:
+    """A result may name its own columns and plotted score (bucc does); mixing layouts is an error."""
+    mined = {"task": "bucc", "model": "m", "pivot": "eng", "columns": [["f1", "F1"], ["best_f1", "best F1"]],
+             "score": ["best_f1", "F1 (%)"], "langs": {"deu": {"f1": 80.0, "best_f1": 95.5, "n": 1012}},
+             "average": {"f1": 80.0, "best_f1": 95.5}}
+    lines = format_table([mined]).splitlines()
+    assert lines[1].split() == ["lang", "n", "|", "F1", "best", "F1"]
+    assert lines[3].split() == ["deu", "1012", "|", "80.00", "95.50"]
+    assert plot_per_language([mined], tmp_path / "bucc.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(InterlinguaError, match="columns differ"):
+        format_table([mined, RESULTS[0]])
+
+
 def test_write_json_round_trips(tmp_path: Path) -> None:
     path = write_json(RESULTS[0], tmp_path / "sub" / "tatoeba.json")
     assert json.loads(path.read_text(encoding="utf-8")) == RESULTS[0]

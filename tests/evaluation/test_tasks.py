@@ -10,7 +10,7 @@ import pytest
 from interlingua.data.paths import data_root
 from interlingua.errors import ConfigError, InterlinguaError
 from interlingua.evaluation.embedders import get_embedder
-from interlingua.evaluation.tasks import TASKS, evaluate_flores, evaluate_tatoeba
+from interlingua.evaluation.tasks import evaluate_flores, evaluate_tatoeba, evaluator
 
 
 class RecordingEmbedder:
@@ -77,7 +77,7 @@ def test_unknown_language_raises(fake_root: Path) -> None:
 
 def test_flores_keys_and_pivot(fake_root: Path) -> None:
     embedder = RecordingEmbedder()
-    result = TASKS["flores"](embedder, None, progress=False)
+    result = evaluator("flores", progress=False)(embedder, None)
     assert list(result["langs"]) == ["deu_Latn", "fra_Latn"]  # the pivot is left out
     assert result["pivot"] == "eng_Latn"
     assert "flores/deu_Latn-eng_Latn/acc@1" in result["metrics"]

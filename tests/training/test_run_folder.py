@@ -165,3 +165,13 @@ def test_resumed_metrics_have_each_step_once(tmp_path, args):
     assert main(args + ["--resume", "train.ckpt_every=2"]) == 0
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_of_a_run_written_before_a_key_existed(tmp_path, args):
+    """A key missing from an older run's interlingua.json counts as its default, not as a change."""
+    run = tmp_path / "run"
+    assert main(args + ["--stop-at", "2"]) == 0
+    info = json.loads((run / "interlingua.json").read_text())
+    del info["config"]["data"]["max_pairs_per_lang"], info["config"]["train"]["ckpt_minutes"]
+    (run / "interlingua.json").write_text(json.dumps(info))
+    assert main(args + ["--resume"]) == 0

@@ -111,7 +111,7 @@ class Pool:
     pairs: dict[str, Sequence[tuple[Ids, Ids]]] = field(default_factory=dict)  # lang -> (pivot ids, lang ids)
     docs: dict[str, list[Sequence[Ids]]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Sequence[tuple]]] = field(default_factory=dict)
-    """Task name -> lang -> items: tuples of token ids and ints, e.g. ``qa`` (q, answer), ``nli`` (a, b, label)."""
+    """Task name -> lang -> items: tuples of token ids and ints, e.g. ``xquad`` (question, answer), ``sick`` (a, b, label)."""
 
     def _draw(self, table: dict[str, Sequence], n: int, gen: torch.Generator, what: str) -> list[tuple[str, object]]:
         if not table:

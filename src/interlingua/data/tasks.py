@@ -1,9 +1,9 @@
-"""Supervised task data for multi-task sentence encoders (mUSE): QA pairs from XQuAD, NLI pairs from SICK.
+"""Supervised task data for multi-task sentence encoders (mUSE): QA pairs from XQuAD, inference pairs from SICK.
 
 Read through the ``xquad`` and ``sick`` loaders of :mod:`interlingua.data.loaders`:
-``qa``: (question, answer sentence) per XQuAD language among the run's languages, from the training
+``xquad``: (question, answer sentence) per XQuAD language among the run's languages, from the training
 articles only (``data[:36]``; the last 12 are the corpora README's evaluation split);
-``nli``: (sentence A, sentence B, label) from SICK train, English, labels as :data:`NLI_LABELS`.
+``sick``: (sentence A, sentence B, label) from SICK train, English, labels as :data:`NLI_LABELS`.
 """
 from __future__ import annotations
 

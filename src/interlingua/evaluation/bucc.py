@@ -79,10 +79,10 @@ def _foreign_sources(code: str) -> dict[str, list[str]]:
         return aliases.get(code, aliases.get(base, base))
 
     tatoeba, udhr, xquad = name("tatoeba"), name("udhr"), name("xquad")
+    tatoeba_xx = f"tatoeba/{tatoeba}-eng.{tatoeba}.txt.gz"  # the xx side only
     bible = code if _has(f"bible/{code}.tsv.gz") else base  # Chinese Bibles carry the script, others do not
     files = {
-        "tatoeba": (f"tatoeba/{tatoeba}-eng.{tatoeba}.txt.gz",
-                    lambda: read_lines(corpus_file(f"tatoeba/{tatoeba}-eng.{tatoeba}.txt.gz"))),
+        "tatoeba": (tatoeba_xx, lambda: read_lines(corpus_file(tatoeba_xx))),
         "bible": (f"bible/{bible}.tsv.gz", lambda: list(read_bible(bible).values())),
         "udhr": (f"udhr/{udhr}.tsv.gz", lambda: read_udhr(udhr)),
         "xquad": (f"xquad/{xquad}.json.gz", lambda: [q for q, _ in xquad_qa(xquad, slice(None))]),

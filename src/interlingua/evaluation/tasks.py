@@ -19,10 +19,10 @@ from statistics import fmean
 
 from tqdm.auto import tqdm
 
+from interlingua import registry
 from interlingua.data.langcodes import flores_code, tatoeba_code, tatoeba_codes, to_iso3
 from interlingua.data.paths import corpus_file, list_codes
 from interlingua.data.readers import read_flores, read_line_aligned
-from interlingua import registry
 from interlingua.errors import ConfigError, CorpusError
 from interlingua.evaluation.embedders import Embedder
 from interlingua.evaluation.retrieval import retrieval_scores

@@ -114,7 +114,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(val, dict) and val:
             out.update(_flatten(val, f"{prefix}{key}."))
         else:
-            out[f"{prefix}{key}"] = val  # an empty mapping stays a key: objectives.mlm = {}
+            out[f"{prefix}{key}"] = val  # an empty mapping stays a key (an objective with no options)
     return out
 
 
@@ -132,7 +132,12 @@ def stored_config(run_dir: Path) -> dict[str, Any]:
 
 def check_resume(run_dir: Path, new: dict[str, Any], sections: tuple[str, ...]) -> None:
     """Raise naming every key of ``sections`` whose value differs from the run's and may not change."""
-    old_flat, new_flat = _flatten(stored_config(run_dir)), _flatten(new)
+    from interlingua.config import RunConfig, to_dict
+
+    # A key the run's config lacks (written by an older version) counts as having its default value.
+    defaults = {k: v for k, v in _flatten(to_dict(RunConfig())).items() if not k.startswith("objectives.")}
+    old_flat = {**defaults, **_flatten(stored_config(run_dir))}
+    new_flat = _flatten(new)
     keys = sorted(k for k in set(old_flat) | set(new_flat) if k.split(".")[0] in sections)
     changed = [f"{k}: {old_flat.get(k, '<unset>')!r} -> {new_flat.get(k, '<unset>')!r}" for k in keys
                if old_flat.get(k) != new_flat.get(k) and not _may_change(k)]
