@@ -25,7 +25,8 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from interlingua.evaluation.tasks import evaluator
 
     langs = a.langs.split(",") if a.langs else None
-    run = evaluator(a.task, **({} if a.max_sentences is None else {"max_sentences": a.max_sentences}))
+    given = {k: getattr(a, k) for k in a.option_dests if getattr(a, k, None) is not None}  # a wrong one: error
+    run = evaluator(a.task, **given)
     results = [run(get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size), langs) for spec in a.model]
     print(format_table(results))
     out = Path(a.out or (a.model[0] if Path(a.model[0]).is_dir() else "runs/eval"))
@@ -219,7 +220,21 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-sentences", type=int, help="first N pairs per language (retrieval tasks)")
     e.add_argument("--out", help="folder for JSON and PNG (default: the model folder)")
+    _evaluator_flags(e, tasks)
     e.set_defaults(fn=cmd_eval)
+
+
+def _evaluator_flags(e: argparse.ArgumentParser, tasks: list[str]) -> None:
+    """The flags evaluators declare with ``evaluation.tasks.cli_flag`` (each once; unset flags stay None)."""
+    from interlingua import registry
+
+    seen, dests = set(), ["max_sentences"]
+    for task in tasks:
+        for flags, kwargs in getattr(registry.get("evaluator", task).cls, "cli_flags", []):
+            if flags[0] not in seen:
+                dests.append(e.add_argument(*flags, **{"default": None, **kwargs}).dest)
+                seen.add(flags[0])
+    e.set_defaults(option_dests=dests)
 
 
 

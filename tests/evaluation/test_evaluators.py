@@ -75,3 +75,21 @@ def test_list_evaluators_prints_names_and_descriptions(capsys: pytest.CaptureFix
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["bucc", "flores", "tatoeba"]
     assert all(registry.get("evaluator", line.split()[0]).description in line for line in lines)
+
+
+def test_evaluator_flags_reach_the_evaluator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``@cli_flag`` adds a flag to ``interlingua eval``; its value goes to the evaluators that take it."""
+    from interlingua.evaluation.tasks import cli_flag
+
+    seen = []
+
+    @cli_flag("--scale", type=float, help="multiplies xx2eng")
+    def scaled(embedder, langs, scale: float = 1.0) -> dict:
+        seen.append(scale)
+        return fake_task(embedder, langs, scale)
+
+    monkeypatch.setitem(registry._REGISTRIES["evaluator"], "scaled", registry.Entry("scaled", scaled, None, "x"))
+    assert main(["eval", "scaled", "--model", "baseline:char-tfidf", "--scale", "2.5", "--out", str(tmp_path)]) == 0
+    assert main(["eval", "scaled", "--model", "baseline:char-tfidf", "--out", str(tmp_path)]) == 0
+    assert seen == [2.5, 1.0]  # an unset flag leaves the evaluator's default
+    assert main(["eval", "tatoeba", "--model", "baseline:char-tfidf", "--scale", "2"]) == 2  # tatoeba takes none

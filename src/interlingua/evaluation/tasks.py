@@ -163,6 +163,23 @@ def evaluate_flores(
     return _evaluate("flores", embedder, pairs, pivot, max_sentences, progress)
 
 
+def cli_flag(*flags: str, **argparse_kwargs: object) -> Callable[[Callable], Callable]:
+    """Declare a command-line flag of an evaluator: ``@cli_flag("--layer", help=...)`` above its
+    ``@register``. ``interlingua eval`` adds the flags of every evaluator (a flag shared by two is added
+    once) and passes a flag's value, when given, to the evaluators whose signature takes its ``dest``."""
+
+    def wrap(fn: Callable) -> Callable:
+        fn.cli_flags = [*getattr(fn, "cli_flags", []), (flags, argparse_kwargs)]
+        return fn
+
+    return wrap
+
+
+def options_of(task: str) -> list[str]:
+    """The keyword options the evaluator ``task`` takes (after ``embedder, langs``)."""
+    return list(inspect.signature(registry.get("evaluator", task).cls).parameters)[2:]
+
+
 def evaluator(task: str, **options: object) -> Callable[[Embedder, list[str] | None], dict]:
     """The evaluator registered as ``task`` with ``options`` bound: ``run(embedder, langs) -> result``.
 
@@ -170,7 +187,7 @@ def evaluator(task: str, **options: object) -> Callable[[Embedder, list[str] | N
     ConfigError naming the known ones.
     """
     fn = registry.get("evaluator", task).cls
-    accepted = list(inspect.signature(fn).parameters)[2:]  # after (embedder, langs)
+    accepted = options_of(task)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ConfigError(f"evaluator {task!r} takes no option {', '.join(unknown)}; its options: {', '.join(accepted)}")
