@@ -13,13 +13,20 @@ Printed:
   lists, tuples and ints by ``sys.getsizeof``, each object once), per stored token (each physical
   copy of a token id once) and per logical token (what ``pool.mono`` / ``pool.pairs`` / docs / tasks
   hand out: both sides of every pair, every monolingual sentence);
-- RSS after steps 1, 20, 50, 100, 150, 200 and the growth from step 20 to the last step.
+- RSS after steps 1, 20, 50, 100, 150, 200 and the growth from step 20 to the last step, the number of
+  Python objects the garbage collector tracks at step 20 and at the last step, the median step time.
+
+``--trim-every N`` calls glibc's ``malloc_trim(0)`` every N steps (and times it): the RSS that this
+returns to the system was freed memory the allocator kept, not memory in use.
 
 The recipe trains at batch 64 (~12 s a step on 2 cores, 40 min for 200 steps); ``--batch-size``
 defaults to 8 and is printed with the results. Targets: <= 16 bytes per stored token (offsets
 included), <= 10 % RSS growth between step 20 and step 200.
 
-    python benchmarks/memory.py [--batch-size 8 --threads 2 --steps 200 --early 20 --trim]
+    python benchmarks/memory.py [--batch-size 8 --threads 2 --steps 200 --early 20 --trim-every 0]
+
+It needs the corpora (``INTERLINGUA_DATA``) and converts me5-small on first use (~8 min on 2 cores here,
+of which ~2 loading and tokenising).
 
 The last line is ``bytes_per_token=X.XX rss_growth=Y.Y%``.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -48,8 +56,8 @@ class Args:
     """The step whose RSS growth is measured from (allocator and optimizer state settled)."""
     run_dir: str = ""
     """Where the run's files go (a temporary folder, removed afterwards, by default)."""
-    trim: bool = False
-    """Call glibc's malloc_trim(0) after every step: what growth remains is memory in use, not allocator caching."""
+    trim_every: int = 0
+    """Call glibc's malloc_trim(0) every N steps (0: never). With N=1, what growth remains is memory in use."""
 
 
 def rss_mb() -> float:
@@ -145,17 +153,24 @@ def instrument(run) -> tuple[dict[str, float], dict[str, object]]:
     return marks, held
 
 
-def train_recording(trainer, args: Args) -> tuple[dict[int, float], dict[int, int]]:
-    """``trainer.fit()`` with RSS read after every step (and gc's object count at two steps)."""
+def train_recording(trainer, args: Args) -> tuple[dict[int, float], dict[int, int], list[float], list[float]]:
+    """``trainer.fit()`` with RSS read after every step (gc's object count at two steps), and the seconds
+    of every step and of every ``malloc_trim`` call."""
     rss: dict[int, float] = {}
     objects: dict[int, int] = {}
-    trim = ctypes.CDLL("libc.so.6").malloc_trim if args.trim else None
+    step_s: list[float] = []
+    trim_s: list[float] = []
+    trim = ctypes.CDLL("libc.so.6").malloc_trim if args.trim_every else None
     step = trainer.train_step
 
     def recorded_step():
+        t0 = time.perf_counter()
         out = step()
-        if trim is not None:
+        step_s.append(time.perf_counter() - t0)
+        if trim is not None and trainer.step % args.trim_every == 0:
+            t0 = time.perf_counter()
             trim(0)
+            trim_s.append(time.perf_counter() - t0)
         rss[trainer.step] = rss_mb()
         if trainer.step in (args.early, args.steps):
             objects[trainer.step] = len(gc.get_objects())  # Python objects tracked by the collector
@@ -163,7 +178,7 @@ def train_recording(trainer, args: Args) -> tuple[dict[int, float], dict[int, in
 
     trainer.train_step = recorded_step
     trainer.fit()
-    return rss, objects
+    return rss, objects, step_s, trim_s
 
 
 def main() -> None:
@@ -180,9 +195,7 @@ def main() -> None:
         trainer = run.setup(cfg, Path(args.run_dir or tmp))
         marks["setup"] = rss_mb()
         pool = held.pop("pool")
-        t0 = time.perf_counter()
-        rss, objects = train_recording(trainer, args)
-        train_s = time.perf_counter() - t0
+        rss, objects, step_s, trim_s = train_recording(trainer, args)
     peak = peak_rss_mb()  # before the storage walk below, which allocates for itself
     nbytes, stored = storage(pool)
     logical = logical_tokens(pool)
@@ -193,8 +206,10 @@ def main() -> None:
         print(f"  RSS {name:<22} {mb:8.0f} MiB")
     print(f"pool storage {nbytes / 2**20:.0f} MiB: {stored} stored tokens ({nbytes / stored:.2f} bytes each), "
           f"{logical} logical tokens ({nbytes / logical:.2f} bytes each)")
-    print(f"training: batch_size={args.batch_size} (recipe: 64), threads={args.threads}, {args.steps} steps in "
-          f"{train_s:.0f} s" + (", malloc_trim(0) after every step" if args.trim else ""))
+    print(f"training: batch_size={args.batch_size} (recipe: 64), threads={args.threads}, {args.steps} steps, "
+          f"median {statistics.median(step_s):.2f} s a step (total {sum(step_s):.0f} s)")
+    if trim_s:
+        print(f"  malloc_trim(0) every {args.trim_every} steps: median {1e3 * statistics.median(trim_s):.1f} ms a call")
     for s in sorted({1, args.early, 50, 100, 150, args.steps} & set(rss)):
         print(f"  RSS after step {s:<4} {rss[s]:8.0f} MiB")
     print(f"  Python objects tracked by gc: {' -> '.join(f'{n} (step {s})' for s, n in sorted(objects.items()))}")

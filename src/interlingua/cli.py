@@ -21,7 +21,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 def cmd_eval(a: argparse.Namespace) -> None:
     from interlingua.evaluation.embedders import get_embedder
-    from interlingua.evaluation.report import format_table, plot_per_language, write_json
+    from interlingua.evaluation.report import format_table, plot_by_layer, plot_per_language, write_json
     from interlingua.evaluation.tasks import evaluator
 
     langs = a.langs.split(",") if a.langs else None
@@ -34,6 +34,9 @@ def cmd_eval(a: argparse.Namespace) -> None:
     for r in results:
         write_json(r, out / f"{a.task}-{_slug(r['model'])}.json")
     plot_per_language(results, out / f"{a.task}.png")
+    if any(r.get("by_layer") for r in results):  # a layer sweep (eval align --layer all)
+        plot_by_layer(results, out / f"{a.task}-layers.png")
+        print(f"wrote {out}/{a.task}-layers.png")
     print(f"wrote {out}/{a.task}.png and JSON results")
 
 
@@ -214,7 +217,8 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("task", choices=tasks, help="; ".join(f"{t}: {registry.get('evaluator', t).description}"
                                                           for t in tasks))
     e.add_argument("--model", action="append", required=True, help="run folder, HF folder or baseline:NAME (repeatable)")
-    e.add_argument("--langs", help="comma-separated ISO 639-3 codes (default: all; bucc needs them)")
+    e.add_argument("--langs", help="comma-separated ISO 639-3 codes, or lang_Script for flores and sib200 "
+                   "(default: all; bucc needs them)")
     e.add_argument("--pooling", choices=["mean", "cls"],
                    help="default: the model's (a run's eval.pooling, a sentence-transformers folder's), else mean")
     e.add_argument("--batch-size", type=int, default=64)
@@ -225,15 +229,19 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluator_flags(e: argparse.ArgumentParser, tasks: list[str]) -> None:
-    """The flags evaluators declare with ``evaluation.tasks.cli_flag`` (each once; unset flags stay None)."""
+    """The flags evaluators declare with ``evaluation.tasks.cli_flag`` (each once, the first declaration's
+    type; a flag two evaluators share gets both helps, e.g. align's and sib200's ``--data``; unset flags stay None)."""
     from interlingua import registry
 
-    seen, dests = set(), ["max_sentences"]
+    seen: dict[str, argparse.Action] = {}
+    dests = ["max_sentences"]
     for task in tasks:
         for flags, kwargs in getattr(registry.get("evaluator", task).cls, "cli_flags", []):
             if flags[0] not in seen:
-                dests.append(e.add_argument(*flags, **{"default": None, **kwargs}).dest)
-                seen.add(flags[0])
+                seen[flags[0]] = e.add_argument(*flags, **{"default": None, **kwargs})
+                dests.append(seen[flags[0]].dest)
+            elif kwargs.get("help") and kwargs["help"] not in (seen[flags[0]].help or ""):
+                seen[flags[0]].help = "; ".join(filter(None, (seen[flags[0]].help, kwargs["help"])))
     e.set_defaults(option_dests=dests)
 
 

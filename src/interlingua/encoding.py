@@ -178,6 +178,14 @@ def _hf_forward(model: nn.Module) -> Forward:
     return forward
 
 
+def forward_of(module: nn.Module) -> Forward:
+    """The :data:`Forward` of a module like :attr:`SentenceEncoder.module` (interlingua's ``Encoder`` or a
+    transformers model): what a copy of it needs, since :attr:`SentenceEncoder.forward` is bound to the original."""
+    from interlingua.models.encoder import Encoder
+
+    return _our_forward(module) if isinstance(module, Encoder) else _hf_forward(module)
+
+
 def _load_run(path: Path) -> SentenceEncoder:
     from interlingua.models.pretrained import load_run
 

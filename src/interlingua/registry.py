@@ -29,7 +29,8 @@ _REGISTRIES: dict[str, dict[str, Entry]] = {}
 _PROVIDERS: dict[str, str | tuple[str, ...]] = {
     "objective": "interlingua.objectives",
     "data": "interlingua.data.loaders",
-    "evaluator": ("interlingua.evaluation.tasks", "interlingua.evaluation.bucc"),
+    "evaluator": ("interlingua.evaluation.tasks", "interlingua.evaluation.bucc", "interlingua.evaluation.sib200",
+                  "interlingua.evaluation.align"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Reports for evaluation results: a monospace table, JSON, per-language bar charts and loss curves.
+"""Reports for evaluation results: a monospace table, JSON, per-language bar charts, layer sweeps and loss curves.
 
 A result is the dict a registered evaluator returns (``registry.get("evaluator", name)``). Its ``columns``
 (score key, header) and ``score`` (the key plotted, its axis label) default to the retrieval tasks' layout;
@@ -104,12 +104,43 @@ def plot_per_language(results: list[dict], path: str | Path) -> Path:
     ax.set_xlim(-0.6, len(langs) - 0.4)
     ax.set_ylim(0, 100)
     ax.set_ylabel(axis_label)
-    pivot = results[0].get("pivot", "eng")
-    title = f"{task_title(results[0])}, per language (X ↔ {pivot})"
+    pivot = results[0].get("pivot")  # classification results have none: no "X ↔ pivot"
+    title = f"{task_title(results[0])}, per language" + (f" (X ↔ {pivot})" if pivot else "")
     ax.set_title(textwrap.fill(title, width=int(9 * fig.get_figwidth())))  # ~9 characters an inch at 12 pt
     ax.grid(axis="y", alpha=0.3)
     outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 3 else {}
     ax.legend(fontsize=8, **outside)
+    return _save(fig, path)
+
+
+def plot_by_layer(results: list[dict], path: str | Path) -> Path:
+    """Line PNG of the ``score`` against the layer for results that swept layers (``by_layer``: layer ->
+    {langs, average}, as ``eval align --layer all`` returns): one line per language or pair, the average dashed,
+    the reported ``layer`` marked."""
+    sweeps = [r for r in results if r.get("by_layer")]
+    if not sweeps:
+        raise InterlinguaError("plot_by_layer: no result holds a layer sweep (by_layer)")
+    key, axis_label = sweeps[0].get("score", _RETRIEVAL_SCORE)
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for result in sweeps:
+        layers = sorted(result["by_layer"], key=int)
+        x = [int(k) for k in layers]
+        model = f"{result['model']} " if len(sweeps) > 1 else ""
+        for lang in result["langs"]:
+            ax.plot(x, [result["by_layer"][k]["langs"][lang][key] for k in layers], marker="o", label=f"{model}{lang}")
+        average = [result["by_layer"][k]["average"][key] for k in layers]
+        line = ax.plot(x, average, linestyle="--", color="black" if len(sweeps) == 1 else None,
+                       label=f"{model}average")[0]
+        best = int(result["layer"])
+        ax.plot([best], [result["by_layer"][str(best)]["average"][key]], marker="*", markersize=14,
+                color=line.get_color(), linestyle="none", label=f"{model}reported: layer {best}")
+    ax.set_xticks(sorted({int(k) for r in sweeps for k in r["by_layer"]}))
+    ax.set_xlabel("layer (0 = embedding output)")
+    ax.set_ylabel(axis_label)
+    ax.set_title(textwrap.fill(f"{task_title(sweeps[0])}, by layer", width=int(9 * fig.get_figwidth())))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

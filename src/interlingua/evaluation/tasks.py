@@ -169,7 +169,8 @@ def cli_flag(*flags: str, **argparse_kwargs: object) -> Callable[[Callable], Cal
     once) and passes a flag's value, when given, to the evaluators whose signature takes its ``dest``."""
 
     def wrap(fn: Callable) -> Callable:
-        fn.cli_flags = [*getattr(fn, "cli_flags", []), (flags, argparse_kwargs)]
+        # Decorators apply bottom-up: prepend, so the flags keep the order they are written in (and --help shows it).
+        fn.cli_flags = [(flags, argparse_kwargs), *getattr(fn, "cli_flags", [])]
         return fn
 
     return wrap
