@@ -12,7 +12,7 @@ script (the same file, ``--peer``), which imports nothing of interlingua:
 
     python3.11 -m venv /tmp/simalign-venv
     /tmp/simalign-venv/bin/pip install torch==2.13.0 transformers==5.23.0 simalign   # see benchmarks/README.md
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/align_vs_simalign.py --layers all   # ~10 minutes on one core
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/align_vs_simalign.py --layers all   # ~17 minutes on one core (me5-small)
 
 The last line is ``max_abs_aer_diff=X.XX`` (points of AER, the largest over pairs, methods and layers).
 """
