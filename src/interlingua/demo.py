@@ -22,7 +22,6 @@ from interlingua.encoding import SentenceEncoder, load_encoder, quantize_int8, r
 from interlingua.evaluation.embedders import get_embedder
 from interlingua.evaluation.report import format_table, plot_per_language, write_json
 from interlingua.evaluation.tasks import evaluate_tatoeba
-from interlingua.models.pretrained import load_run
 from interlingua.training.run import train
 from interlingua.training.trainer import Trainer
 
@@ -30,10 +29,11 @@ RECIPES = {False: "demo", True: "demo-scratch"}
 START = {False: "me5-small", True: "random init"}
 
 
-def _start_encoder(model, run_dir: Path, label: str) -> SentenceEncoder:
-    """The weights the run started from, with the run's tokenizer and settings, int8 like the trained one."""
-    _, vocab, cfg = load_run(run_dir)
-    enc = run_encoder(model, vocab, cfg, label)
+def _start_encoder(trainer: Trainer, label: str) -> SentenceEncoder:
+    """The weights the run starts from (a CPU copy taken before step 1), with the run's tokenizer and
+    settings, int8 like the trained one."""
+    model = copy.deepcopy(trainer.model).cpu().eval()
+    enc = run_encoder(model, trainer.objectives[0].vocab, trainer.cfg, label)
     quantize_int8(enc.module)
     enc.quantized = True
     return enc
@@ -47,10 +47,10 @@ def run_demo(out: Path, *, from_scratch: bool = False, steps: int | None = None,
     extra = ([f"train.steps={steps}"] if steps else []) + ([f"data.langs={','.join(langs)}"] if langs else [])
     cfg = load_config(recipe, [*extra, *overrides])
     run_dir = out / recipe
-    kept: dict[str, object] = {}
+    kept: dict[str, SentenceEncoder] = {}
 
     def keep_start(trainer: Trainer) -> None:
-        kept["model"] = copy.deepcopy(trainer.model).cpu().eval()
+        kept["start"] = _start_encoder(trainer, f"start: {START[from_scratch]}")
 
     print(f"[demo] recipe '{recipe}': {cfg.train.steps} steps on gettext pairs for {', '.join(cfg.data.langs)} "
           f"-> {run_dir}")
@@ -59,8 +59,7 @@ def run_demo(out: Path, *, from_scratch: bool = False, steps: int | None = None,
     label = f"demo ({trainer.step} steps)"
     print(f"[demo] evaluating on Tatoeba ({', '.join(cfg.data.langs)}); int8 linear layers on CPU")
     ours = evaluate_tatoeba(load_encoder(run_dir), cfg.data.langs)
-    start = evaluate_tatoeba(_start_encoder(kept.pop("model"), run_dir, f"start: {START[from_scratch]}"),
-                             cfg.data.langs)
+    start = evaluate_tatoeba(kept.pop("start"), cfg.data.langs)
     tfidf = evaluate_tatoeba(get_embedder("baseline:char-tfidf"), cfg.data.langs)
     ours["model"] = label
     results = [ours, start, tfidf]

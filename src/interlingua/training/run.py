@@ -166,8 +166,8 @@ def check_start(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool)
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
     if not resume:
-        if run_folder.contents(run_dir) and not overwrite:
-            run_folder.fresh_start(run_dir, overwrite=False)  # raises, naming what is there
+        if not overwrite:
+            run_folder.refuse_used(run_dir)
         return
     if latest_checkpoint(run_dir / "checkpoints") is None or not (run_dir / RUN_MARKER).exists():
         raise ConfigError(f"--resume: {run_dir} has no checkpoint (checkpoints/latest) to resume from; drop "

@@ -62,6 +62,15 @@ def contents(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.iterdir() if p.name != LOCK)
 
 
+def refuse_used(run_dir: Path) -> None:
+    """A fresh run (no ``--overwrite``) may only start in an empty or absent folder."""
+    found = contents(run_dir)
+    if found:
+        names = ", ".join(p.name for p in found[:6]) + (", ..." if len(found) > 6 else "")
+        raise OutputError(f"{run_dir} is not empty ({names}): pass --resume to continue the run in it, "
+                          "--overwrite to replace the run files in it, or choose another --run-dir")
+
+
 def fresh_start(run_dir: Path, overwrite: bool) -> Path | None:
     """Check that a fresh run may start in ``run_dir``; with ``overwrite``, move the old run's files aside
     into ``RUN/.overwritten`` and return that folder (for :func:`restore_aside` / :func:`drop_aside`)."""
@@ -69,9 +78,7 @@ def fresh_start(run_dir: Path, overwrite: bool) -> Path | None:
     if not found:
         return None
     if not overwrite:
-        names = ", ".join(p.name for p in found[:6]) + (", ..." if len(found) > 6 else "")
-        raise OutputError(f"{run_dir} is not empty ({names}): pass --resume to continue the run in it, "
-                          "--overwrite to replace the run files in it, or choose another --run-dir")
+        refuse_used(run_dir)
     aside = run_dir / ASIDE
     if aside.exists():
         raise OutputError(f"{aside} is left from an interrupted --overwrite; move or delete it first")

@@ -173,7 +173,7 @@ class Trainer:
             for key, val in m.items():
                 sums[key] = sums.get(key, 0.0) + val
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
-        finite = self._finite(loss_total, float(grad_norm))
+        agg, finite = self._reduce(sums, loss_total, float(grad_norm))
         if finite:
             self.optimizer.step()
         self.step += 1
@@ -181,15 +181,18 @@ class Trainer:
             for obj in self.objectives:
                 obj.after_step(self.model, self.step)
         self.skipped += int(not finite and self.cfg.train.skip_nonfinite)
-        row = self._summarise(sums, float(grad_norm))
+        row = self._summarise(agg, float(grad_norm))
         if not finite and not self.cfg.train.skip_nonfinite:
             self._stop_non_finite(row)
         return row
 
-    def _finite(self, loss: float, grad_norm: float) -> bool:
-        """Loss and gradient finite on every process (a shared decision, so all processes step or skip)."""
-        bad = torch.tensor([float(not (math.isfinite(loss) and math.isfinite(grad_norm)))])
-        return not bool(all_reduce_sum(bad, self.dist)[0] > 0)
+    def _reduce(self, sums: dict[str, float], loss: float, grad_norm: float) -> tuple[dict[str, float], bool]:
+        """One collective: the metric sums over processes, and whether loss and gradient were finite on every
+        process (a shared decision, so all processes step or skip)."""
+        keys = sorted(sums)
+        bad = float(not (math.isfinite(loss) and math.isfinite(grad_norm)))
+        vals = all_reduce_sum(torch.tensor([sums[k] for k in keys] + [bad], dtype=torch.float64), self.dist).tolist()
+        return dict(zip(keys, vals[:-1])), not vals[-1] > 0
 
     def _stop_non_finite(self, row: dict[str, float]) -> None:
         """Stop before anything of this step is written (``train.skip_nonfinite`` skips and counts instead)."""
@@ -199,10 +202,8 @@ class Trainer:
             f"nothing was written for this step and the last checkpoint in {self.run_dir / 'checkpoints'} is kept. "
             "Lower train.lr, check the data, or set train.skip_nonfinite=true to skip such steps")
 
-    def _summarise(self, sums: dict[str, float], grad_norm: float) -> dict[str, float]:
-        keys = sorted(sums)
-        vals = all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64), self.dist).tolist()
-        agg = dict(zip(keys, vals))
+    def _summarise(self, agg: dict[str, float], grad_norm: float) -> dict[str, float]:
+        """The logged row from the globally summed metrics."""
         out = {"step": self.step, "train/lr": self.optimizer.param_groups[0]["lr"], "train/grad_norm": grad_norm}
         if self.cfg.train.skip_nonfinite:
             out["train/skipped"] = float(self.skipped)
