@@ -19,29 +19,38 @@ def cmd_train(a: argparse.Namespace) -> None:
     print(f"run folder: {run_dir}")
 
 
+def cmd_ablate(a: argparse.Namespace) -> None:
+    from interlingua.ablation import PROFILES, AblationPlan, parse_variant, run_ablation
+
+    profile = PROFILES[a.profile]
+    recipe = a.base or profile.recipe
+    variants = dict(parse_variant(v, recipe) for v in a.variant)
+    if len(variants) != len(a.variant):
+        raise ConfigError("--variant: two variants have the same name")
+    seeds = list(range(a.seeds or profile.seeds))
+    quick = profile.quick if a.suite is None else a.suite == "quick"
+    plan = AblationPlan(recipe, list(a.overrides), variants, seeds, quick,
+                        langs=a.langs.split(",") if a.langs else None, profile=a.profile)
+    run_ablation(plan, Path(a.out))
+    print((Path(a.out) / "ablation.md").read_text(encoding="utf-8"))
+    print(f"wrote {a.out}/ablation.md, ablation.json, ablation.png and report.html")
+
+
 def cmd_eval(a: argparse.Namespace) -> None:
+    from interlingua import registry
     from interlingua.evaluation.embedders import get_embedder
-    from interlingua.evaluation.report import format_table, plot_by_layer, plot_per_language, write_json
+    from interlingua.evaluation.report import write_outputs
     from interlingua.evaluation.tasks import evaluator
 
     langs = a.langs.split(",") if a.langs else None
     given = {k: getattr(a, k) for k in a.option_dests if getattr(a, k, None) is not None}  # a wrong one: error
     run = evaluator(a.task, **given)
     results = [run(get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size), langs) for spec in a.model]
-    print(format_table(results))
     out = Path(a.out or (a.model[0] if Path(a.model[0]).is_dir() else "runs/eval"))
     out.mkdir(parents=True, exist_ok=True)
-    for r in results:
-        write_json(r, out / f"{a.task}-{_slug(r['model'])}.json")
-    plot_per_language(results, out / f"{a.task}.png")
-    if any(r.get("by_layer") for r in results):  # a layer sweep (eval align --layer all)
-        plot_by_layer(results, out / f"{a.task}-layers.png")
-        print(f"wrote {out}/{a.task}-layers.png")
-    print(f"wrote {out}/{a.task}.png and JSON results")
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    # An evaluator may write its own outputs (the suite: suite.json + report.html); else table, JSON and PNGs.
+    writer = getattr(registry.get("evaluator", a.task).cls, "write_outputs", None)
+    print(writer(results, out) if writer else write_outputs(results, out, a.task))
 
 
 def cmd_export(a: argparse.Namespace) -> None:
@@ -210,6 +219,19 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--stop-at", type=int, help="stop after this step (the schedule still assumes train.steps)")
     t.set_defaults(fn=cmd_train)
 
+    ab = sub.add_parser("ablate", help="train variants of a recipe from one start, run the suite on each, tabulate")
+    ab.add_argument("--profile", choices=["cpu", "gpu"], default="cpu",
+                    help="cpu: me5-small, 12 languages, ~15 min a variant on 2 cores; gpu: longer, all languages")
+    ab.add_argument("--base", help="recipe name or YAML (default: the profile's, ablate-cpu / ablate-gpu)")
+    ab.add_argument("--variant", action="append", required=True,
+                    help="NAME (an objective alone) or NAME=KEY=VALUE[;KEY=VALUE] (repeatable)")
+    ab.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the profile's, cpu 2, gpu 3)")
+    ab.add_argument("--suite", choices=["quick", "full"], help="suite plan (default: the profile's)")
+    ab.add_argument("--langs", help="suite languages, comma-separated (default: the plan's)")
+    ab.add_argument("--out", required=True, help="ablation folder; rerun the same command to resume")
+    ab.add_argument("overrides", nargs="*", help="key.sub=value overrides for every variant")
+    ab.set_defaults(fn=cmd_ablate)
+
     from interlingua import registry
 
     tasks = registry.names("evaluator")
@@ -339,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; resume with --resume", file=sys.stderr)
+        again = "rerun the same command" if args.command == "ablate" else "resume with --resume"
+        print(f"interrupted; {again} to continue", file=sys.stderr)
         return 130
     return 0
 

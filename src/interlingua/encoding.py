@@ -199,12 +199,14 @@ def run_encoder(model: nn.Module, vocab, cfg, name: str) -> SentenceEncoder:
     cls_id, sep_id = vocab.cls_id, vocab.sep_id
 
     def tokenize(texts: list[str]) -> list[list[int]]:
-        # <s> x </s> as the collators build it, whether or not tokenizer.json has a post-processor
-        return [[cls_id, *x[: max_length - 2], sep_id] for x in vocab.encode(texts)]
+        # <s> x </s> as the collators build it, whether or not tokenizer.json has a post-processor. The run's
+        # text prefix is the encoder's ``prefix``, not part of tokenize: word alignment tokenizes bare words.
+        encoded = vocab.tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [[cls_id, *e.ids[: max_length - 2], sep_id] for e in encoded]
 
     return SentenceEncoder(
         name=name, module=encoder, forward=_our_forward(encoder), tokenize=tokenize, pad_id=vocab.pad_id,
-        dim=cfg.model.d_model, max_length=max_length, pooling=cfg.eval.pooling,
+        dim=cfg.model.d_model, max_length=max_length, pooling=cfg.eval.pooling, prefix=vocab.prefix,
         langs=list(vocab.langs) if cfg.model.lang_embeddings else [],
     )
 

@@ -14,6 +14,10 @@ class CorpusError(InterlinguaError, ValueError):
     """A corpus file is missing, malformed, empty or misaligned."""
 
 
+class NotApplicable(ConfigError):
+    """An evaluation cannot score this kind of model (e.g. word alignment of a model without hidden states)."""
+
+
 class CheckpointError(InterlinguaError, ValueError):
     """A checkpoint or model folder is missing, incomplete or inconsistent."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,20 @@ def test_cli_prints_the_table_and_plots_the_sweep(run_dir: Path, tmp_path: Path,
     saved = json.loads((out / "align-run.json").read_text(encoding="utf-8"))
     assert saved["method"] == "itermax" and sorted(saved["by_layer"]) == ["0", "1", "2"]
     assert main(["eval", "align", "--model", str(run_dir), "--data", str(prefix), "--layer", "9"]) == 2
+
+
+def test_a_text_prefix_stays_out_of_the_words(run_dir: Path, tmp_path: Path) -> None:
+    """A run trained with ``model.text_prefix`` (e5's ``query: ``) aligns bare words, as a run without one does,
+    while its sentence vectors still read the prefix."""
+    prefixed = tmp_path / "prefixed"
+    shutil.copytree(run_dir, prefixed)
+    info = json.loads((prefixed / "interlingua.json").read_text(encoding="utf-8"))
+    info["config"]["model"]["text_prefix"] = "the "
+    (prefixed / "interlingua.json").write_text(json.dumps(info), encoding="utf-8")
+    prefix = write_gold(tmp_path / "eng-fra", GOLD)
+    runs = [evaluate_alignment(get_embedder(str(r)), data=str(prefix), layer="all", progress=False)
+            for r in (run_dir, prefixed)]
+    assert runs[0]["by_layer"] == runs[1]["by_layer"] and runs[1]["langs"]["eng-fra"]["links"] > 0
+    plain, with_prefix = load_encoder(run_dir, quantize=False), load_encoder(prefixed, quantize=False)
+    assert with_prefix.prefix == "the "
+    assert np.array_equal(with_prefix.embed(["cat sleeps"]), plain.embed(["the cat sleeps"]))

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from interlingua import registry
 from interlingua.data.paths import corpus_file, list_codes
 from interlingua.encoding import SentenceEncoder, pad_batch
-from interlingua.errors import ConfigError, CorpusError
+from interlingua.errors import ConfigError, CorpusError, NotApplicable
 from interlingua.evaluation.tasks import cli_flag
 from interlingua.evaluation.word_alignment import (
     AlignmentCounts,
@@ -75,7 +75,11 @@ def special_frame(encoder: SentenceEncoder) -> tuple[list[int], list[int]]:
     head = 0
     while head < len(frame) and head < len(probe) and frame[head] == probe[head]:
         head += 1
-    return frame[:head], frame[head:]
+    tail = frame[head:]
+    if len(probe) <= len(frame) or probe[len(probe) - len(tail):] != tail:  # text, not specials, around the input
+        raise ConfigError(f"{encoder.name}: cannot tell which special tokens its tokenizer puts around a text "
+                          f"('' -> {frame}, 'a' -> {probe}); word alignment needs bare words framed by specials")
+    return frame[:head], tail
 
 
 def to_subwords(encoder: SentenceEncoder, sentences: list[list[str]]) -> tuple[list[Subwords], int]:
@@ -183,6 +187,37 @@ def align_set(encoder: SentenceEncoder, gold: list[GoldPair], langs: tuple[str |
     return counts, cut
 
 
+def alignment_examples(encoder: SentenceEncoder, gold: list[GoldPair], langs: tuple[str | None, str | None],
+                       layer: int, method: str, threshold: float = 1e-3, n: int = 3,
+                       words: tuple[int, int] = (5, 14)) -> list[dict]:
+    """The first ``n`` pairs with ``words[0]``..``words[1]`` words a side (else the shortest), for a heatmap: words,
+    the word-level cosine (the best over their subwords), predicted links and gold sure / possible links
+    (0-based [i, j])."""
+    fits = [p for p in gold if all(words[0] <= len(side) <= words[1] for side in (p.src, p.tgt))]
+    picked = (fits or sorted(gold, key=lambda p: max(len(p.src), len(p.tgt))))[:n]
+    if not picked:
+        return []
+    (src, _), (tgt, _) = to_subwords(encoder, [p.src for p in picked]), to_subwords(encoder, [p.tgt for p in picked])
+    rows = encoder.lang_row(langs[0]), encoder.lang_row(langs[1])
+    xs, ys = layer_vectors(encoder, src, rows[0], [layer]), layer_vectors(encoder, tgt, rows[1], [layer])
+    out = []
+    for pair, s, t, x, y in zip(picked, src, tgt, xs, ys):
+        x, y = x[0], y[0]  # (m, D), (n, D) subwords
+        if not (x.shape[0] and y.shape[0]):
+            continue
+        cos = (x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)) @ \
+              (y / np.linalg.norm(y, axis=1, keepdims=True).clip(1e-12)).T  # (m, n)
+        best = np.full((len(pair.src), len(pair.tgt)), np.nan)
+        for a, b in np.ndindex(cos.shape):
+            i, j = s.word_of[a], t.word_of[b]
+            best[i, j] = cos[a, b] if np.isnan(best[i, j]) else max(best[i, j], cos[a, b])
+        links = word_links(extract(method, x, y, threshold), s.word_of, t.word_of)
+        out.append({"src": pair.src, "tgt": pair.tgt, "similarity": np.round(np.nan_to_num(best), 3).tolist(),
+                    "links": sorted(map(list, links)), "sure": sorted(map(list, pair.sure)),
+                    "possible": sorted(map(list, pair.possible - pair.sure))})
+    return out
+
+
 def _shared_sets(pairs: list[str] | str | None) -> dict[str, tuple[Path, Path]]:
     if isinstance(pairs, str):
         pairs = [p for p in pairs.split(",") if p]
@@ -237,13 +272,14 @@ def _layer_scores(per_set: dict[str, dict[int, AlignmentCounts]], k: int) -> dic
 def evaluate_alignment(embedder: object, langs: list[str] | None = None, *, pairs: list[str] | str | None = None,
                        data: str | None = None, method: str = "argmax", layer: int | str | None = None,
                        softmax_threshold: float = 1e-3, max_sentences: int | None = None,
-                       progress: bool = True) -> dict:
+                       examples: int = 0, progress: bool = True) -> dict:
     """AER, precision and recall (percent) per gold set, of links extracted from layer ``layer``.
 
     ``pairs``: shared sets (``eng-fra``, ``ron-eng``; default both unless only ``data`` is given); ``data``: a
     PREFIX (see :func:`data_files`); ``max_sentences``: the first N pairs of each set. ``langs`` is refused: gold
     sets are chosen by name. Result keys as the other evaluators (``langs`` holds the sets), plus ``layer`` (the
-    one reported), ``method``, and with ``layer="all"`` ``by_layer``: layer -> {langs, average}. Metrics
+    one reported), ``method``, and with ``layer="all"`` ``by_layer``: layer -> {langs, average}; ``examples=N``: ``examples`` (set -> :func:`alignment_examples` of
+    N pairs at the reported layer). Metrics
     ``align/<set>/{aer,precision,recall}``, ``align/average/...`` and, when sweeping, ``align/layer<K>/<set>/aer``.
     """
     if langs:
@@ -254,7 +290,7 @@ def evaluate_alignment(embedder: object, langs: list[str] | None = None, *, pair
         raise ConfigError(f"max_sentences must be positive, got {max_sentences}")
     encoder = getattr(embedder, "encoder", embedder)
     if not isinstance(encoder, SentenceEncoder):
-        raise ConfigError(f"align needs a transformer's hidden states: a run folder, a Hugging Face folder or "
+        raise NotApplicable(f"align needs a transformer's hidden states: a run folder, a Hugging Face folder or "
                           f"baseline:me5-small, not {getattr(embedder, 'name', embedder)!r}")
     batch_size = int(getattr(embedder, "options", {}).get("batch_size", 64))
     layers = parse_layers(layer, num_layers(encoder))
@@ -269,6 +305,10 @@ def evaluate_alignment(embedder: object, langs: list[str] | None = None, *, pair
         info[name] = {"n": len(gold), "sure_links": per_set[name][layers[0]].sure, "truncated": cut}
     model = getattr(embedder, "name", encoder.name)
     result = {"task": "align", "model": model, **_result(per_set, info, layers, num_layers(encoder), method)}
+    if examples:
+        result["examples"] = {name: alignment_examples(encoder, read_gold(*files), pair_langs(name), result["layer"],
+                                                       method, softmax_threshold, examples)
+                              for name, files in sets.items()}
     if method == "softmax":
         result["softmax_threshold"] = softmax_threshold
     return result

@@ -33,7 +33,7 @@ from interlingua.data.langcodes import flores_code
 from interlingua.data.paths import corpus_file, data_root
 from interlingua.data.readers import read_bible, read_flores, read_lines, read_multi30k, read_udhr
 from interlingua.data.tasks import sick_nli, xquad_qa
-from interlingua.errors import ConfigError, CorpusError
+from interlingua.errors import ConfigError, CorpusError, NotApplicable
 from interlingua.mining import Embedder, embed, mine
 
 ENGLISH = "eng_Latn"
@@ -194,6 +194,9 @@ def evaluate_mining(embedder: Embedder, langs: list[str] | None, *, n_distractor
     pairs; ``average`` is their macro mean (threshold aside). Metrics ``bucc/<lang>-eng/<name>`` and ``bucc/average/<name>``.
     The embedder is called with ``lang`` as given and with "eng" for English.
     """
+    if callable(getattr(embedder, "fit", None)):
+        raise NotApplicable(f"bucc mines dense vectors with faiss; {getattr(embedder, 'name', embedder)} fits "
+                            "sparse features per corpus")
     langs = list(langs or [])
     if not langs:
         raise ConfigError("bucc: name the languages to mine (--langs deu,fra); each set is built from FLORES-200")

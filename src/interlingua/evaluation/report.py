@@ -11,6 +11,7 @@ import json
 import re
 import textwrap
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -77,6 +78,25 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_outputs(results: list[dict], out: Path, task: str) -> str:
+    """The default outputs of ``interlingua eval TASK``: one JSON per model, the per-language PNG and, for a layer
+    sweep, the by-layer PNG; returns the table and what was written."""
+    for r in results:
+        write_json(r, out / f"{task}-{slug(r['model'])}.json")
+    plot_per_language(results, out / f"{task}.png")
+    lines = [format_table(results)]
+    if any(r.get("by_layer") for r in results):  # a layer sweep (eval align --layer all)
+        plot_by_layer(results, out / f"{task}-layers.png")
+        lines.append(f"wrote {out}/{task}-layers.png")
+    lines.append(f"wrote {out}/{task}.png and JSON results")
+    return "\n".join(lines)
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a model name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def write_json(result: dict, path: str | Path) -> Path:
     """Write ``result`` as indented UTF-8 JSON (parents created); returns the path."""
     path = Path(path)
@@ -100,7 +120,8 @@ def plot_per_language(results: list[dict], path: str | Path) -> Path:
         values = [result["langs"][lang][key] if lang in result["langs"] else np.nan for lang in langs]
         label = f"{result['model']} (avg {result['average'][key]:.1f})"
         ax.bar(x + (k - (len(results) - 1) / 2) * bar, values, width=bar, label=label)
-    ax.set_xticks(x, langs, rotation=90 if len(langs) > 12 else 0, fontsize=8 if len(langs) > 40 else 10)
+    crowded = len(langs) > 12 or sum(len(lang) for lang in langs) > 70  # labels would overlap side by side
+    ax.set_xticks(x, langs, rotation=90 if crowded else 0, fontsize=8 if len(langs) > 40 else 10)
     ax.set_xlim(-0.6, len(langs) - 0.4)
     ax.set_ylim(0, 100)
     ax.set_ylabel(axis_label)
@@ -108,7 +129,7 @@ def plot_per_language(results: list[dict], path: str | Path) -> Path:
     title = f"{task_title(results[0])}, per language" + (f" (X ↔ {pivot})" if pivot else "")
     ax.set_title(textwrap.fill(title, width=int(9 * fig.get_figwidth())))  # ~9 characters an inch at 12 pt
     ax.grid(axis="y", alpha=0.3)
-    outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 3 else {}
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 1 else {}  # off the bars
     ax.legend(fontsize=8, **outside)
     return _save(fig, path)
 
@@ -144,7 +165,11 @@ def plot_by_layer(results: list[dict], path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path | BinaryIO) -> Path | BinaryIO:
+    """Save as PNG to a path (parents created) or into an open binary file (the HTML report's inline images)."""
+    if hasattr(path, "write"):
+        fig.savefig(path, dpi=110, format="png")
+        return path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
