@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from statistics import fmean, stdev
 
@@ -45,7 +46,7 @@ def _plan(recipe: Path, seeds: list[int], variants: dict[str, list[str]] | None 
 def test_variants_by_seeds_give_mean_and_spread(recipe: Path, tmp_path: Path) -> None:
     out = tmp_path / "ab"
     summary = run_ablation(_plan(recipe, [0, 1]), out)
-    cells = {(v, s): json.loads((out / v / f"seed{s}" / "suite.json").read_text()) for v in ("mlm", "tlm-lr")
+    cells = {(v, s): json.loads((out / v / f"seed{s}" / "cell.json").read_text()) for v in ("mlm", "tlm-lr")
              for s in (0, 1)}
     key = "tatoeba/average/acc@1"
     for v in ("mlm", "tlm-lr"):
@@ -67,7 +68,7 @@ def test_variants_by_seeds_give_mean_and_spread(recipe: Path, tmp_path: Path) ->
 def test_a_killed_ablation_resumes_and_matches_an_uninterrupted_one(recipe: Path, tmp_path: Path) -> None:
     plan = _plan(recipe, [0], {"mlm": ["objectives={mlm: {}}"]})
     whole = run_ablation(plan, tmp_path / "whole")
-    # Killed after step 2 of the only cell: a checkpoint at step 2, no suite.json.
+    # Killed after step 2 of the only cell: a checkpoint at step 2, no cell.json.
     cell = tmp_path / "cut" / "mlm" / "seed0"
     train(load_config(plan.recipe, plan.cell_overrides("mlm", 0)), cell, stop_at=2)
     (cell / "model.safetensors").unlink()
@@ -77,10 +78,29 @@ def test_a_killed_ablation_resumes_and_matches_an_uninterrupted_one(recipe: Path
     rows = [json.loads(line)["step"] for line in (cell / "metrics.jsonl").read_text().splitlines()]
     assert rows == sorted(set(rows)) and rows[-1] == 4
     # Done cells are read back, not retrained: adding a seed trains only the new one.
-    stamp = (cell / "suite.json").stat().st_mtime_ns
-    more = run_ablation(_plan(recipe, [1], {"mlm": ["objectives={mlm: {}}"]}), tmp_path / "cut")
-    assert (cell / "suite.json").stat().st_mtime_ns == stamp and more["variants"]["mlm"]
+    stamp = (cell / "cell.json").stat().st_mtime_ns
+    more = run_ablation(_plan(recipe, [0, 1], {"mlm": ["objectives={mlm: {}}"]}), tmp_path / "cut")
+    assert (cell / "cell.json").stat().st_mtime_ns == stamp
+    assert more["variants"]["mlm"]["tatoeba/average/acc@1"]["n"] == 2
     assert json.loads((tmp_path / "cut" / "plan.json").read_text())["seeds"] == [0, 1]
+    # A later call with fewer seeds still tabulates every evaluated cell of the folder.
+    fewer = run_ablation(_plan(recipe, [1], {"mlm": ["objectives={mlm: {}}"]}), tmp_path / "cut")
+    assert fewer["variants"]["mlm"]["tatoeba/average/acc@1"]["n"] == 2
+
+
+def test_a_trained_cell_is_not_trained_again(recipe: Path, tmp_path: Path) -> None:
+    """Without its checkpoints (deleted to free disk) and without its result, a finished cell is only evaluated."""
+    plan = _plan(recipe, [0], {"mlm": ["objectives={mlm: {}}"]})
+    run_ablation(plan, tmp_path / "ab")
+    cell = tmp_path / "ab" / "mlm" / "seed0"
+    weights = (cell / "model.safetensors").stat().st_mtime_ns
+    shutil.rmtree(cell / "checkpoints")
+    (cell / "cell.json").unlink()
+    run_ablation(plan, tmp_path / "ab")
+    assert (cell / "model.safetensors").stat().st_mtime_ns == weights and (cell / "cell.json").exists()
+    (cell / "cell.json").write_text('{"task": "suite", "models": []}', encoding="utf-8")  # as `eval suite` writes
+    with pytest.raises(ConfigError, match="cell.json is not an ablation cell"):
+        run_ablation(plan, tmp_path / "ab")
 
 
 def test_a_plan_that_contradicts_the_folder_is_refused(recipe: Path, tmp_path: Path) -> None:
@@ -88,10 +108,17 @@ def test_a_plan_that_contradicts_the_folder_is_refused(recipe: Path, tmp_path: P
     run_ablation(_plan(recipe, [0], {"mlm": ["objectives={mlm: {}}"]}), out)
     other = _plan(recipe, [0], {"mlm": ["objectives={mlm: {}}"]})
     other.overrides = [*other.overrides, "train.lr=5e-3"]
-    with pytest.raises(ConfigError, match="overrides="):
+    with pytest.raises(ConfigError, match="resolve to another config"):
         run_ablation(other, out)
-    with pytest.raises(ConfigError, match="variant 'mlm' was"):
+    with pytest.raises(ConfigError, match="variant 'mlm' was .* has cells already"):
         run_ablation(_plan(recipe, [0], {"mlm": ["objectives={tlm: {}}"]}), out)
+    plan = json.loads((out / "plan.json").read_text())
+    plan["variants"]["typo"] = ["objectives={nope: {}}"]  # recorded by a call that failed before its first cell
+    (out / "plan.json").write_text(json.dumps(plan))
+    run_ablation(_plan(recipe, [0], {"typo": ["objectives={tlm: {}}"]}), out)  # no cells yet: may be redefined
+    assert json.loads((out / "plan.json").read_text())["variants"]["typo"] == ["objectives={tlm: {}}"]
+    with pytest.raises(ConfigError, match="share one step budget"):
+        run_ablation(_plan(recipe, [0], {"long": ["objectives={mlm: {}}", "train.steps=8"]}), out)
 
 
 def test_variant_specs(recipe: Path) -> None:
@@ -103,8 +130,9 @@ def test_variant_specs(recipe: Path) -> None:
     assert parse_variant("as-is=", "x") == ("as-is", [])
     with pytest.raises(ConfigError, match="not an objective"):
         parse_variant("nope", str(recipe))
-    with pytest.raises(ConfigError, match="folder name"):
-        parse_variant("../x=a.b=1", str(recipe))
+    for bad in ("../x=a.b=1", "start=", "a b=", "x|y="):
+        with pytest.raises(ConfigError, match="letters, digits"):
+            parse_variant(bad, str(recipe))
 
 
 def test_cli(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,12 +52,12 @@ def markdown(summary: dict, plan: dict) -> str:
             if key not in row:
                 cells.append("–")
                 continue
-            text = f"{row[key]['mean']:.2f} ± {row[key]['std']:.2f}"
+            text = f"{row[key]['mean']:.2f}" + (f" ± {row[key]['std']:.2f}" if row[key]["n"] > 1 else "")
             cells.append(f"**{text}**" if row[key]["mean"] == best[key] and len(rows) > 1 else text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     seeds = ", ".join(map(str, plan["seeds"]))
     lines += ["", f"Recipe `{plan['recipe']}`{' (profile ' + plan['profile'] + ')' if plan.get('profile') else ''}, "
-              f"{plan['steps']} steps, seeds {seeds}; mean ± sample std over seeds; "
+              f"{plan['steps']} steps, seeds {seeds}; mean ± sample std over the seeds evaluated; "
               f"{'quick' if plan['quick'] else 'full'} suite. AER: lower is better, every other figure higher."]
     for name, overrides in plan["variants"].items():
         lines.append(f"- `{name}`: {' '.join(overrides) or '(the recipe as it is)'}")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from interlingua.cli import main
+from interlingua.errors import ConfigError
 from interlingua.evaluation.align import alignment_examples
 from interlingua.evaluation.embedders import CharTfidfEmbedder, get_embedder
 from interlingua.evaluation.html_report import headline_table, render
@@ -108,6 +109,21 @@ def test_the_report_is_one_self_contained_page(result: dict) -> None:
     assert len(parser.images) == 5 + 1 + 2 * 2 * 2
     assert all(src.startswith("data:image/png;base64,") for src in parser.images) and parser.external == []
     assert "<script" not in page and page.count("<table>") >= 3
+
+
+def test_names_are_escaped_in_the_report(result: dict) -> None:
+    page = render([{**result, "model": "<i>m&1</i>"}])
+    assert "<i>m&1</i>" not in page and "&lt;i&gt;m&amp;1&lt;/i&gt;" in page
+
+
+def test_a_failing_part_is_recorded_and_the_rest_still_runs(run_dir: Path) -> None:
+    plan = SuitePlan(tatoeba=("deu",), flores=("deu",), bucc=("deu",), sib200=("xyz",), max_sentences=10,
+                     n_distractors=10, align_layer=None)
+    result = run_plan(get_embedder(str(run_dir)), plan, progress=False)
+    assert "no dev split for language 'xyz'" in result["failed"]["sib200"]
+    assert list(result["parts"]) == ["tatoeba", "flores", "bucc", "align"]
+    with pytest.raises(ConfigError, match="xyz"):
+        run_plan(get_embedder(str(run_dir)), plan, progress=False, strict=True)
 
 
 def test_cli_suite_writes_json_and_report(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -95,11 +95,16 @@ def alignment_figure(example: dict, title: str) -> Figure:
     if example["links"]:
         links = np.asarray(example["links"])
         ax.plot(links[:, 1], links[:, 0], "o", color="#d62728", markersize=4, label="predicted")
-    ax.set_xticks(range(n), example["tgt"], rotation=70, fontsize=7)
-    ax.set_yticks(range(m), example["src"], fontsize=7)
+    ax.set_xticks(range(n), [_plain(w) for w in example["tgt"]], rotation=70, fontsize=7)
+    ax.set_yticks(range(m), [_plain(w) for w in example["src"]], fontsize=7)
     ax.set_title(title, fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.6, label="cosine")
     return fig
+
+
+def _plain(text: str) -> str:
+    """Text matplotlib shows as it is: a pair of ``$`` would otherwise start a formula (and can fail to parse)."""
+    return text.replace("$", r"\$")
 
 
 def _box(i: int, j: int, style: str):
@@ -139,9 +144,10 @@ def render(results: list[dict]) -> str:
                     f"{part_table(parts)}</details>")
         if task == "align":
             body.append(_align_extras(parts))
-    skipped = [(r["model"], t, why) for r in results for t, why in r["skipped"].items()]
-    if skipped:
-        body.append("<h2>Skipped</h2>" + _table(["model", "part", "reason"], [list(s) for s in skipped]))
+    for kind, key in (("Skipped", "skipped"), ("Failed", "failed")):
+        rows = [[r["model"], t, why] for r in results for t, why in r.get(key, {}).items()]
+        if rows:
+            body.append(f"<h2>{kind}</h2>" + _table(["model", "part", "reason"], rows))
     seconds = [[r["model"], *(r["seconds"].get(t, "–") for t in tasks)] for r in results]
     body.append("<h2>Time (seconds)</h2>" + _table(["model", *tasks], seconds))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>interlingua suite</title>"
@@ -149,6 +155,9 @@ def render(results: list[dict]) -> str:
 
 
 def write_report(results: list[dict], path: Path) -> Path:
+    """Write the page atomically (a reader never sees half of it; the ablation rewrites it after every cell)."""
+    from interlingua.weights import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results), encoding="utf-8")
+    atomic_write_text(path, render(results))
     return path

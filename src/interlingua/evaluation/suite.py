@@ -22,7 +22,8 @@ distractors, the default alignment layer). ``--langs`` replaces the languages of
 bucc then mines the first three of them. ``--max-sentences`` replaces the retrieval cap.
 
 Result: ``task`` = "suite", ``model``, ``quick``, ``plan``, ``parts`` (task -> that evaluator's result),
-``skipped`` (task -> reason), ``headline`` (metric key -> label, value, higher_is_better), ``seconds`` per
+``skipped`` (task -> reason), ``failed`` (task -> error; ``interlingua eval`` then exits with 2 after writing
+the rest), ``headline`` (metric key -> label, value, higher_is_better), ``seconds`` per
 part and ``metrics`` (every part's metrics, flat). ``interlingua eval suite`` writes ``suite.json`` (all models)
 and the self-contained ``report.html`` (:mod:`interlingua.evaluation.html_report`).
 """
@@ -33,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from interlingua import registry
-from interlingua.errors import ConfigError, NotApplicable
+from interlingua.errors import ConfigError, InterlinguaError, NotApplicable
 from interlingua.evaluation.tasks import cli_flag, evaluator
 
 # Twelve languages across nine scripts, each in Tatoeba, FLORES-200, SIB-200 and this machine's gettext catalogs;
@@ -118,8 +119,11 @@ def evaluate_suite(embedder: object, langs: list[str] | None = None, *, quick: b
     return run_plan(embedder, plan, progress=progress, quick=quick)
 
 
-def run_plan(embedder: object, plan: SuitePlan, *, progress: bool = True, quick: bool = False) -> dict:
-    parts, skipped, seconds = {}, {}, {}
+def run_plan(embedder: object, plan: SuitePlan, *, progress: bool = True, quick: bool = False,
+             strict: bool = False) -> dict:
+    """Every part of ``plan``; see module doc. A part that fails with an error other than NotApplicable stops the
+    suite when ``strict``, else it is recorded under ``failed`` and the other parts still run."""
+    parts, skipped, failed, seconds = {}, {}, {}, {}
     name = getattr(embedder, "name", type(embedder).__name__)
     for task, langs, options in _parts(plan, progress):
         if progress:
@@ -130,10 +134,16 @@ def run_plan(embedder: object, plan: SuitePlan, *, progress: bool = True, quick:
         except NotApplicable as exc:
             skipped[task] = str(exc)
             continue
+        except InterlinguaError as exc:
+            if strict:
+                raise
+            failed[task] = str(exc)
+            print(f"[suite {name}] {task} failed: {exc}", flush=True)
+            continue
         seconds[task] = round(time.perf_counter() - begin, 1)
     metrics = {k: v for result in parts.values() for k, v in result.get("metrics", {}).items()}
     return {"task": "suite", "model": name, "quick": quick, "plan": asdict(plan), "parts": parts,
-            "skipped": skipped, "headline": headline(parts), "seconds": seconds, "metrics": metrics}
+            "skipped": skipped, "failed": failed, "headline": headline(parts), "seconds": seconds, "metrics": metrics}
 
 
 def format_suite_table(results: list[dict]) -> str:
@@ -161,6 +171,11 @@ def write_suite_outputs(results: list[dict], out: Path) -> str:
 
     write_json({"task": "suite", "models": results}, out / "suite.json")
     write_report(results, out / "report.html")
+    failed = [f"{r['model']}: {task}: {why}" for r in results for task, why in r.get("failed", {}).items()]
+    if failed:  # after writing what did run: a failed part is an error, not a quiet gap in the report
+        print(format_suite_table(results))
+        raise InterlinguaError(f"suite: {len(failed)} part(s) failed (the others are in {out / 'suite.json'}): "
+                               + "; ".join(failed))
     return f"{format_suite_table(results)}\nwrote {out / 'suite.json'} and {out / 'report.html'}"
 
 

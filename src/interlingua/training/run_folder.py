@@ -28,8 +28,9 @@ RESUMABLE = ("name", "train.steps", "train.max_minutes", "train.log_every", "tra
 class RunLock:
     """``with RunLock(run_dir):`` exclusive ownership of a run folder (a no-op when ``enabled`` is false)."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
-        self.path, self.enabled, self.fd = run_dir / LOCK, enabled, -1
+    def __init__(self, run_dir: Path, enabled: bool = True,
+                 hint: str = "another training process uses it; wait for it to finish or choose another --run-dir") -> None:
+        self.path, self.enabled, self.fd, self.hint = run_dir / LOCK, enabled, -1, hint
 
     def __enter__(self) -> "RunLock":
         if not self.enabled:
@@ -41,8 +42,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(self.fd)
-            raise OutputError(f"{self.path.parent} is in use by another training process (pid {holder}, lock "
-                              f"{self.path}); wait for it to finish or choose another --run-dir") from None
+            raise OutputError(f"{self.path.parent} is in use (pid {holder}, lock {self.path}): {self.hint}") from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         return self
