@@ -13,7 +13,7 @@ from interlingua.cli import main
 from interlingua.errors import ConfigError
 from interlingua.evaluation.align import alignment_examples
 from interlingua.evaluation.embedders import CharTfidfEmbedder, get_embedder
-from interlingua.evaluation.html_report import headline_table, render
+from interlingua.evaluation.html_report import _bars, headline_table, render
 from interlingua.evaluation.suite import QUICK, SuitePlan, format_suite_table, run_plan
 from interlingua.evaluation.word_alignment import GoldPair
 from tests.evaluation.test_alignment import char_encoder
@@ -109,6 +109,12 @@ def test_the_report_is_one_self_contained_page(result: dict) -> None:
     assert len(parser.images) == 5 + 1 + 2 * 2 * 2
     assert all(src.startswith("data:image/png;base64,") for src in parser.images) and parser.external == []
     assert "<script" not in page and page.count("<table>") >= 3
+
+
+def test_many_languages_are_charted_thirty_a_row() -> None:
+    langs = {f"l{k:03d}": {"mean": float(k), "n": 1} for k in range(70)}
+    part = {"task": "tatoeba", "model": "m", "langs": langs, "average": {"mean": 34.5}}
+    assert _bars([part]).count("<img") == 3 and _bars([{**part, "langs": dict(list(langs.items())[:40])}]).count("<img") == 1
 
 
 def test_names_are_escaped_in_the_report(result: dict) -> None:

@@ -74,6 +74,21 @@ def headline_table(results: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _bars(parts: list[dict], per_row: int = 30) -> str:
+    """Per-language bar charts, ``per_row`` languages a chart (112 Tatoeba or 205 SIB-200 languages in one chart
+    would be too narrow to read once scaled to the page); legends keep every language's average."""
+    langs = list(dict.fromkeys(lang for p in parts for lang in p["langs"]))
+    if len(langs) <= per_row + per_row // 3:
+        return _png(lambda buf: plot_per_language(parts, buf))
+    charts = []
+    for start in range(0, len(langs), per_row):
+        chunk = langs[start:start + per_row]
+        title = f"{task_title(parts[0])} (languages {start + 1}–{start + len(chunk)} of {len(langs)})"
+        subset = [{**p, "title": title, "langs": {k: p["langs"][k] for k in chunk if k in p["langs"]}} for p in parts]
+        charts.append(_png(lambda buf, subset=subset: plot_per_language(subset, buf)))
+    return "".join(charts)
+
+
 def part_table(parts: list[dict]) -> str:
     """Languages (or gold sets) x models, the part's plotted score; the average last."""
     key, label = parts[0].get("score", ("mean", "mean"))
@@ -139,7 +154,7 @@ def render(results: list[dict]) -> str:
     for task in tasks:
         parts = [r["parts"][task] for r in results if task in r["parts"]]
         body.append(f"<h2>{html.escape(task_title(parts[0]))}</h2>")
-        body.append(_png(lambda buf, parts=parts: plot_per_language(parts, buf)))
+        body.append(_bars(parts))
         body.append(f"<details><summary>per-language table ({len(parts[0]['langs'])} rows)</summary>"
                     f"{part_table(parts)}</details>")
         if task == "align":
