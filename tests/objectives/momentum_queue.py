@@ -21,7 +21,7 @@ from interlingua.data.pair_batches import PairBatch
 from interlingua.data.pool import Pool
 from interlingua.models.encoder import ema_update, momentum_copy
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
-from interlingua.objectives.translation_ranking import embed, gather_rows
+from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum
 from interlingua.registry import register
 
 
@@ -30,15 +30,6 @@ class MomentumQueueConfig(ObjectiveConfig):
     momentum: float = 0.9
     queue_size: int = 8
     scale: float = 20.0
-
-
-def queue_loss_sum(q: torch.Tensor, keys: torch.Tensor, queue: torch.Tensor, offset: int,
-                   scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, D) queries, (C, D) global keys, (Q, D) queued keys -> (Σ cross-entropy, count correct); query i's
-    positive is key ``offset + i``."""
-    logits = scale * q @ torch.cat([keys, queue]).T  # (B, C + Q)
-    labels = offset + torch.arange(len(q), device=q.device)
-    return F.cross_entropy(logits, labels, reduction="sum"), (logits.argmax(-1) == labels).sum()
 
 
 class MomentumState(nn.Module):
@@ -80,7 +71,8 @@ class MomentumQueue(Objective):
         with torch.no_grad():
             k = F.normalize(embed(self.state.twin, batch.tgt, "mean"), dim=-1)  # (B, D)
         keys, offset = gather_rows(k)  # (C, D), the same on every process
-        loss, correct = queue_loss_sum(q, keys, self.state.queued(), offset, self.cfg.scale)
+        labels = offset + torch.arange(len(q), device=q.device)  # query i's positive: key offset + i
+        loss, correct = ranking_loss_sum(q, keys, labels, 0.0, self.cfg.scale, extra=self.state.queued())
         self.pending.append(keys)
         n = len(batch)
         return loss, n, {"train/momentum_queue/loss_sum": float(loss.detach()),

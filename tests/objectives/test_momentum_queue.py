@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.objectives.momentum_queue import MomentumState, queue_loss_sum
+from interlingua.objectives.translation_ranking import ranking_loss_sum
+from tests.objectives.momentum_queue import MomentumState
 from tests.training.tiny_run import make_trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def test_queue_loss_hand_value():
     """q = (1, 0); keys (1, 0), (0, 1); queue (−1, 0); s = 1, positive column 0:
     L = −log e¹ / (e¹ + e⁰ + e⁻¹) = log(1 + e⁻¹ + e⁻²) = 0.40761."""
     q, keys, queue = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[-1.0, 0.0]])
-    loss, correct = queue_loss_sum(q, keys, queue, 0, 1.0)
+    loss, correct = ranking_loss_sum(q, keys, torch.tensor([0]), 0.0, 1.0, extra=queue)
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-1) + math.exp(-2)), abs=1e-6) and correct == 1
 
 

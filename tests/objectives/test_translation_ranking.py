@@ -43,6 +43,21 @@ def test_duplicate_is_not_a_negative():
     assert abs(loss.item() - math.log1p(math.exp(-5))) < 1e-5
 
 
+def test_extra_negatives_join_every_querys_softmax():
+    """One extra negative e = (−1, 0): φ(x₀, e) = −1, φ(x₁, e) = 0, so with m = 0.3, s = 10
+    row 0: logits (7, 6, −10): ln(1 + e^{-1} + e^{-17}); row 1: (0, 5, 0): ln(1 + 2e^{-5}). A duplicate mask
+    over the C batch candidates still applies (row 0 masked at column 1: ln(1 + e^{-17}))."""
+    extra = torch.tensor([[-1.0, 0.0]])
+    loss, correct = ranking_loss_sum(X, Y, LABELS, 0.3, 10.0, extra=extra)
+    want = math.log(1 + math.exp(-1) + math.exp(-17)) + math.log(1 + 2 * math.exp(-5))
+    assert abs(loss.item() - want) < 1e-5 and correct.item() == 2
+    dup = torch.tensor([[False, True], [False, False]])
+    masked, _ = ranking_loss_sum(X, Y, LABELS, 0.3, 10.0, dup, extra=extra)
+    assert abs(masked.item() - (math.log1p(math.exp(-17)) + math.log(1 + 2 * math.exp(-5)))) < 1e-5
+    close = torch.tensor([[0.0, 1.0]])  # x₁ itself: φ = 1 beats its positive's 0.8, so row 1 is no longer correct
+    assert ranking_loss_sum(X, Y, LABELS, 0.3, 10.0, extra=close)[1].item() == 1
+
+
 def _pair_batch(vocab, texts):
     from interlingua.data.pair_batches import PairBatch
 

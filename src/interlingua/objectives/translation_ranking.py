@@ -4,6 +4,9 @@
     L(x→y) = - Σ_i log e^{s(φ(x_i,y_i) - m)} / (e^{s(φ(x_i,y_i) - m)} + Σ_{j≠i, j∉D_i} e^{s φ(x_i,y_j)})
     L = L(x→y) + L(y→x)          (``bidirectional``; the second term swaps the roles of x and y)
 
+``ranking_loss_sum`` can add extra negatives E to every query's denominator (+ Σ_{e∈E} e^{s φ(x_i,e)}): the
+queue of a momentum objective, interpolated or monolingual negatives; this objective passes none.
+
 The candidates y_j are every target of the *global* batch: under ``torchrun`` each process encodes its own
 rows and all-gathers the embeddings with gradients (``gather``), so process r's query i has its positive at
 column r·B_local + i. The margin m is subtracted from the positive only. D_i holds the rows that are the
@@ -72,13 +75,21 @@ def check_ranking_config(cfg: Any, name: str) -> None:
 
 
 def ranking_loss_sum(src_emb: torch.Tensor, tgt_emb: torch.Tensor, labels: torch.Tensor, margin: float,
-                     scale: float, dup_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     scale: float, dup_mask: torch.Tensor | None = None,
+                     extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One direction. (Q, D) queries, (C, D) candidates, (Q,) column of each query's positive, (Q, C) bool
-    candidates to exclude -> (Σ_q cross-entropy of s·(φ - m·[j = label]), count of argmax φ = label)."""
-    sim = src_emb.float() @ tgt_emb.float().T  # (Q, C)
-    positive = F.one_hot(labels, sim.shape[1]).to(sim.dtype)  # (Q, C)
+    candidates to exclude -> (Σ_q cross-entropy of s·(φ - m·[j = label]), count of argmax φ = label).
+
+    ``extra`` (E, D): further negatives for every query, after the C candidates (a queue of past keys,
+    interpolated or monolingual negatives): never a positive, never masked. The one ranking softmax of the
+    contrastive objectives."""
+    candidates = tgt_emb.float() if extra is None else torch.cat([tgt_emb.float(), extra.float()])  # (C + E, D)
+    sim = src_emb.float() @ candidates.T  # (Q, C + E)
+    positive = F.one_hot(labels, sim.shape[1]).to(sim.dtype)  # (Q, C + E)
     logits = scale * (sim - margin * positive)
     if dup_mask is not None:
+        if extra is not None:  # (Q, C) -> (Q, C + E): extra negatives are never duplicates
+            dup_mask = F.pad(dup_mask, (0, len(extra)), value=False)
         logits = logits.masked_fill(dup_mask, float("-inf"))
         sim = sim.masked_fill(dup_mask, float("-inf"))
     return F.cross_entropy(logits, labels, reduction="sum"), (sim.argmax(-1) == labels).sum()
