@@ -21,6 +21,7 @@ from interlingua.data.pair_batches import PairBatch
 from interlingua.data.pool import Pool
 from interlingua.models.encoder import ema_update, momentum_copy
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
+from interlingua.objectives.queue import KeyQueue
 from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum
 from interlingua.registry import register
 
@@ -33,21 +34,12 @@ class MomentumQueueConfig(ObjectiveConfig):
 
 
 class MomentumState(nn.Module):
-    """The twin encoder and a ring buffer of keys; ``filled`` counts valid rows."""
+    """The twin encoder and a first-in-first-out queue of keys (``queue.queued()``: the valid rows)."""
 
     def __init__(self, encoder: nn.Module, size: int, dim: int) -> None:
         super().__init__()
         self.twin = momentum_copy(encoder).eval()
-        self.register_buffer("queue", torch.zeros(size, dim))
-        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
-
-    @torch.no_grad()
-    def push(self, keys: torch.Tensor) -> None:
-        self.filled.fill_(min(int(self.filled) + len(keys), len(self.queue)))
-        self.queue.copy_(torch.cat([keys, self.queue])[: len(self.queue)])  # newest first
-
-    def queued(self) -> torch.Tensor:
-        return self.queue[: int(self.filled)]
+        self.queue = KeyQueue(size, dim)
 
 
 @register("objective", "momentum_queue", MomentumQueueConfig)
@@ -72,7 +64,7 @@ class MomentumQueue(Objective):
             k = F.normalize(embed(self.state.twin, batch.tgt, "mean"), dim=-1)  # (B, D)
         keys, offset = gather_rows(k)  # (C, D), the same on every process
         labels = offset + torch.arange(len(q), device=q.device)  # query i's positive: key offset + i
-        loss, correct = ranking_loss_sum(q, keys, labels, 0.0, self.cfg.scale, extra=self.state.queued())
+        loss, correct = ranking_loss_sum(q, keys, labels, 0.0, self.cfg.scale, extra=self.state.queue.queued())
         self.pending.append(keys)
         n = len(batch)
         return loss, n, {"train/momentum_queue/loss_sum": float(loss.detach()),
@@ -81,5 +73,5 @@ class MomentumQueue(Objective):
     def after_step(self, model: nn.Module, step: int) -> None:
         ema_update(self.state.twin, model.encoder, self.cfg.momentum)
         for keys in self.pending:
-            self.state.push(keys)
+            self.state.queue.push(keys)
         self.pending = []

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from interlingua.config import load_config
 from interlingua.data.pool import build_pool
-from interlingua.models.heads import PretrainModel
+from interlingua.objectives.base import model_for
 from interlingua.tokenization.vocab import SPECIALS, Vocab, lang_tag
 from interlingua.training import distributed
 from interlingua.training.run import build_objectives
@@ -45,7 +45,7 @@ def make_trainer(run_dir: Path, *overrides: str, recipe: str = "xlm") -> Trainer
     vocab = tiny_vocab()
     cfg.model.vocab_size, cfg.model.n_langs = vocab.size, len(vocab.langs)
     objectives = build_objectives(cfg, vocab)
-    model = PretrainModel(cfg.model, sorted({h for o in objectives for h in o.heads}))
+    model = model_for(cfg.model, objectives)  # shared-table heads, then each objective's own
     pool = build_pool(PAIRS, vocab, pivot="eng", alpha=cfg.data.alpha)
     run_dir.mkdir(parents=True, exist_ok=True)
     return Trainer(cfg, model, objectives, pool, run_dir, d)

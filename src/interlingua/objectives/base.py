@@ -63,6 +63,11 @@ class Objective:
         """Training-only state, built from the (already initialised or loaded) model; None if stateless."""
         return None
 
+    def uses_every_parameter(self, model: nn.Module) -> bool:
+        """False when this objective's loss leaves trainable parameters without gradient (a hidden layer below the
+        last); DDP then has to look for unused parameters, unless another objective uses them."""
+        return True
+
     def after_step(self, model: nn.Module, step: int) -> None:
         """Called once per optimizer step, after the update; ``step`` counts the updates done."""
 

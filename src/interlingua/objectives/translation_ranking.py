@@ -107,8 +107,10 @@ def gather_rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat(all_gather(t.contiguous())), dist.get_rank() * t.shape[0]
 
 
-def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens: int = 256) -> torch.Tensor:
-    """Encode and pool one side -> (B, D) sentence vectors (not normalised).
+def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens: int = 256,
+          layer: int | None = None) -> torch.Tensor:
+    """Encode and pool one side -> (B, D) sentence vectors (not normalised); ``layer`` K pools hidden state K
+    (0 = the embedding output) instead of the last layer's.
 
     Each row's vector depends on that row alone, so rows are encoded in length-sorted chunks of at most
     ``max_tokens`` padded tokens, each trimmed to its longest row, and put back in order: the same vectors
@@ -124,7 +126,9 @@ def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens:
         while stop < len(order) and (stop + 1 - start) * lengths[stop] <= max_tokens:
             stop += 1
         sub = batch.select(order[start:stop]).trim()
-        chunks.append(pool(encoder(**sub.encoder_inputs()).last_hidden, sub.attn_mask, pooling))  # (b, D)
+        out = encoder(**sub.encoder_inputs(), output_hidden_states=layer is not None)
+        hidden = out.last_hidden if layer is None else out.hidden_states[layer]  # (b, t, D)
+        chunks.append(pool(hidden, sub.attn_mask, pooling))  # (b, D)
         start = stop
     return torch.cat(chunks)[torch.argsort(order)]  # (B, D), original row order
 

@@ -130,7 +130,8 @@ class Trainer:
         if self.cfg.train.stacking:
             stacking.set_depth(self.model, stacking.active_layers(self.step, self.cfg.train.stacking))
         wrapped = _Wrapper(self.model)
-        self.net = DDP(wrapped) if self.dist.world > 1 else wrapped
+        unused = not any(o.uses_every_parameter(self.model) for o in self.objectives)  # one full user suffices
+        self.net = DDP(wrapped, find_unused_parameters=unused) if self.dist.world > 1 else wrapped
 
     # ------------------------------------------------------------------------------------------ batches
     def _local_batches(self, step: int) -> tuple[list[list[Any]], list[int]]:
