@@ -47,15 +47,21 @@ def text_batches(langs: list[str], batch: int, n: int, seed: int = 0) -> list[li
 
 
 class Ours:
-    name = "interlingua labse"
+    """The ``labse-me5`` recipe's step (``overrides`` may swap its objective, e.g. for xlco_throughput.py), with the
+    objective's training-only state and its ``after_step`` hook as the trainer runs them."""
 
-    def __init__(self, init: str, max_len: int, lr: float) -> None:
-        self.cfg = load_config("labse-me5", [f"model.init={init}", f"data.max_len={max_len}", f"train.lr={lr}"])
+    def __init__(self, init: str, max_len: int, lr: float, overrides: tuple[str, ...] = (),
+                 name: str = "interlingua labse") -> None:
+        self.name = name
+        self.cfg = load_config("labse-me5", [f"model.init={init}", f"data.max_len={max_len}", f"train.lr={lr}",
+                                             *overrides])
         self.vocab = load_vocab(resolve_init(init))
         self.vocab.prefix = self.cfg.model.text_prefix
         self.objective = build_objectives(self.cfg, self.vocab)[0]
         self.model = build_model(self.cfg, self.vocab, [self.objective]).train()
+        self.objective.state = self.objective.build_state(self.model)
         self.opt = build_optimizer(self.model, self.cfg.train)
+        self.steps = 0
 
     def step(self, texts: list[tuple[str, str]]) -> float:
         eng, xx = self.vocab.encode([e for e, _ in texts]), self.vocab.encode([x for _, x in texts])
@@ -65,6 +71,8 @@ class Ours:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.clip_norm)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
+        self.steps += 1
+        self.objective.after_step(self.model, self.steps)
         return float(loss.detach()) / n
 
     @torch.no_grad()
