@@ -34,7 +34,7 @@ import yaml
 from interlingua import registry
 from interlingua.config import load_config, recipe_path, to_dict
 from interlingua.errors import ConfigError
-from interlingua.evaluation.suite import FULL, QUICK, run_plan
+from interlingua.evaluation.suite import plan_for, run_plan
 from interlingua.weights import atomic_write_text, latest_checkpoint
 
 PLAN_FILE = "plan.json"
@@ -118,7 +118,7 @@ def _plan_dict(plan: AblationPlan) -> dict:
 
 
 def _suite_plan(plan: AblationPlan):
-    return (QUICK if plan.quick else FULL).with_langs(plan.langs)
+    return plan_for(plan.quick, plan.langs)
 
 
 def _write(path: Path, result: dict) -> None:
@@ -167,6 +167,7 @@ def run_start(plan: AblationPlan, out: Path) -> dict | None:
     """The suite on the model every variant starts from, when the recipe names one (``model.init``), read with the
     recipe's pooling and text prefix as the trained cells are."""
     from interlingua.encoding import load_encoder
+    from interlingua.training.run import resolve_init
 
     cfg = load_config(plan.recipe, plan.overrides)
     if not cfg.model.init:
@@ -175,8 +176,7 @@ def run_start(plan: AblationPlan, out: Path) -> dict | None:
     if done is not None:
         return done
     print(f"[ablate] start ({cfg.model.init}): suite", flush=True)
-    spec = f"baseline:{cfg.model.init}" if cfg.model.init == "me5-small" else cfg.model.init
-    embedder = load_encoder(spec, quantize=False).bind(f"start: {cfg.model.init}", pooling=cfg.eval.pooling,
+    embedder = load_encoder(resolve_init(cfg.model.init), quantize=False).bind(f"start: {cfg.model.init}", pooling=cfg.eval.pooling,
                                                        prefix=cfg.model.text_prefix)
     result = run_plan(embedder, _suite_plan(plan), quick=plan.quick, strict=True)
     result.update(variant="start")
@@ -200,11 +200,11 @@ def run_ablation(plan: AblationPlan, out: Path) -> dict:
     with RunLock(out, hint="another ablation uses it; wait for it or choose another --out"):
         merged = check_plan(out, plan)
         start = run_start(plan, out)
-        summary = {}
+        cells, summary = _saved_cells(out, merged), {}  # earlier calls' cells too, read once
         for name in plan.variants:
             for seed in plan.seeds:
-                run_cell(plan, out, name, seed)
-                summary = write_ablation(out, merged, start, _saved_cells(out, merged))
+                cells.setdefault(name, {})[seed] = run_cell(plan, out, name, seed)
+                summary = write_ablation(out, merged, start, {v: cells[v] for v in merged["variants"] if v in cells})
     return summary
 
 

@@ -49,8 +49,8 @@ def cmd_eval(a: argparse.Namespace) -> None:
     out = Path(a.out or (a.model[0] if Path(a.model[0]).is_dir() else "runs/eval"))
     out.mkdir(parents=True, exist_ok=True)
     # An evaluator may write its own outputs (the suite: suite.json + report.html); else table, JSON and PNGs.
-    writer = getattr(registry.get("evaluator", a.task).cls, "write_outputs", None)
-    print(writer(results, out) if writer else write_outputs(results, out, a.task))
+    writer = getattr(registry.get("evaluator", a.task).cls, "write_outputs", write_outputs)
+    print(writer(results, out, a.task))
 
 
 def cmd_export(a: argparse.Namespace) -> None:

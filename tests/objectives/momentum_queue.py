@@ -22,7 +22,7 @@ from interlingua.data.pool import Pool
 from interlingua.models.encoder import ema_update, momentum_copy
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
 from interlingua.objectives.queue import KeyQueue
-from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum
+from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum, sample_pair_batch
 from interlingua.registry import register
 
 
@@ -53,10 +53,7 @@ class MomentumQueue(Objective):
         return MomentumState(model.encoder, self.cfg.queue_size, model.cfg.d_model)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        drawn = pool.sample_pairs(n, gen)
-        src = [(x, self.vocab.lang_index(lang)) for lang, (_, x) in drawn]
-        tgt = [(p, self.vocab.lang_index(pool.pivot)) for _, (p, _) in drawn]
-        return PairBatch.build(src, tgt, self.vocab, self.max_len)
+        return sample_pair_batch(pool, n, gen, self.vocab, self.max_len)
 
     def __call__(self, model: nn.Module, batch: PairBatch) -> LossOut:
         q = F.normalize(embed(model.encoder, batch.src, "mean"), dim=-1)  # (B, D)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from interlingua.objectives.translation_ranking import ranking_loss_sum
-from tests.objectives.momentum_queue import MomentumState
 from tests.objectives.stateful import assert_resume_is_bit_exact, ddp_difference
 from tests.training.tiny_run import make_trainer
 
@@ -34,14 +33,6 @@ def test_queue_loss_hand_value():
     q, keys, queue = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[-1.0, 0.0]])
     loss, correct = ranking_loss_sum(q, keys, torch.tensor([0]), 0.0, 1.0, extra=queue)
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-1) + math.exp(-2)), abs=1e-6) and correct == 1
-
-
-def test_queue_keeps_the_newest_keys():
-    state = MomentumState(torch.nn.Linear(2, 2), size=3, dim=1)
-    state.queue.push(torch.tensor([[1.0], [2.0]]))
-    assert state.queue.queued().flatten().tolist() == [1.0, 2.0]
-    state.queue.push(torch.tensor([[3.0], [4.0]]))
-    assert state.queue.queued().flatten().tolist() == [3.0, 4.0, 1.0] and int(state.queue.filled) == 3
 
 
 def test_twin_starts_at_the_loaded_weights_and_stays_out_of_the_model(tmp_path, recipe):

@@ -297,18 +297,17 @@ def evaluate_alignment(embedder: object, langs: list[str] | None = None, *, pair
     sets = _shared_sets(pairs) if pairs is not None or data is None else {}
     if data is not None:
         sets[Path(data).name] = data_files(data)
-    per_set, info = {}, {}
+    per_set, info, golds = {}, {}, {}
     for name, (text_path, gold_path) in sets.items():
-        gold = read_gold(text_path, gold_path)[:max_sentences]
+        golds[name] = gold = read_gold(text_path, gold_path)[:max_sentences]
         per_set[name], cut = align_set(encoder, gold, pair_langs(name), layers, method, softmax_threshold,
                                        batch_size, progress, desc=f"align {name} [{getattr(embedder, 'name', '')}]")
         info[name] = {"n": len(gold), "sure_links": per_set[name][layers[0]].sure, "truncated": cut}
     model = getattr(embedder, "name", encoder.name)
     result = {"task": "align", "model": model, **_result(per_set, info, layers, num_layers(encoder), method)}
     if examples:
-        result["examples"] = {name: alignment_examples(encoder, read_gold(*files), pair_langs(name), result["layer"],
-                                                       method, softmax_threshold, examples)
-                              for name, files in sets.items()}
+        result["examples"] = {name: alignment_examples(encoder, gold, pair_langs(name), result["layer"], method,
+                                                       softmax_threshold, examples) for name, gold in golds.items()}
     if method == "softmax":
         result["softmax_threshold"] = softmax_threshold
     return result

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from interlingua.evaluation.report import plot_by_layer, plot_per_language, task_title
+from interlingua.evaluation.report import plot_by_layer, plot_per_language, save_figure, task_title
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -34,7 +34,7 @@ def _png(fig_or_plot) -> str:
     """An ``<img>`` with the PNG inline: a Figure, or a function that saves its plot into a file object."""
     buf = io.BytesIO()
     if isinstance(fig_or_plot, Figure):
-        fig_or_plot.savefig(buf, dpi=110, format="png")
+        save_figure(fig_or_plot, buf)
     else:
         fig_or_plot(buf)
     data = base64.b64encode(buf.getvalue()).decode("ascii")

@@ -131,7 +131,7 @@ def plot_per_language(results: list[dict], path: str | Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     outside = {"loc": "upper left", "bbox_to_anchor": (1.0, 1.0)} if len(results) > 1 else {}  # off the bars
     ax.legend(fontsize=8, **outside)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_by_layer(results: list[dict], path: str | Path) -> Path:
@@ -162,10 +162,10 @@ def plot_by_layer(results: list[dict], path: str | Path) -> Path:
     ax.set_title(textwrap.fill(f"{task_title(sweeps[0])}, by layer", width=int(9 * fig.get_figwidth())))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: Figure, path: str | Path | BinaryIO) -> Path | BinaryIO:
+def save_figure(fig: Figure, path: str | Path | BinaryIO) -> Path | BinaryIO:
     """Save as PNG to a path (parents created) or into an open binary file (the HTML report's inline images)."""
     if hasattr(path, "write"):
         fig.savefig(path, dpi=110, format="png")
@@ -219,4 +219,4 @@ def plot_loss_curves(metrics_jsonl: str | Path, path: str | Path, log_y: bool = 
     ax.set_title(f"training loss ({Path(metrics_jsonl).name})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

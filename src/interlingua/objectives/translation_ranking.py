@@ -133,6 +133,15 @@ def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens:
     return torch.cat(chunks)[torch.argsort(order)]  # (B, D), original row order
 
 
+def sample_pair_batch(pool: Pool, n: int, gen: torch.Generator, vocab, max_len: int) -> PairBatch:
+    """n translation pairs drawn with p_lang ∝ n^α: sources in their data language, targets in the pivot."""
+    drawn = pool.sample_pairs(n, gen)
+    piv = vocab.lang_index(pool.pivot)
+    src = [(x_ids, vocab.lang_index(lang)) for lang, (_, x_ids) in drawn]
+    tgt = [(p_ids, piv) for _, (p_ids, _) in drawn]
+    return PairBatch.build(src, tgt, vocab, max_len)
+
+
 def ranking_terms(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, cfg: Any, name: str) -> LossOut:
     """Normalise, gather candidates, mask duplicates and sum L(x→y) (+ L(y→x)) over this process's rows."""
     x, y = F.normalize(x.float(), dim=-1), F.normalize(y.float(), dim=-1)  # (B, D)
@@ -163,11 +172,7 @@ class TranslationRanking(Objective):
         self.heads = ("tgt_encoder",) if cfg.separate_encoders else ()
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        drawn = pool.sample_pairs(n, gen)
-        piv = self.vocab.lang_index(pool.pivot)
-        src = [(x_ids, self.vocab.lang_index(lang)) for lang, (_, x_ids) in drawn]
-        tgt = [(p_ids, piv) for _, (p_ids, _) in drawn]
-        return PairBatch.build(src, tgt, self.vocab, self.max_len)
+        return sample_pair_batch(pool, n, gen, self.vocab, self.max_len)
 
     def __call__(self, model: torch.nn.Module, batch: PairBatch) -> LossOut:
         tgt_encoder = model.head("tgt_encoder") if self.cfg.separate_encoders else model.encoder

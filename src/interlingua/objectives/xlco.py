@@ -31,7 +31,7 @@ from interlingua.errors import ConfigError
 from interlingua.models.encoder import ema_update, momentum_copy
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
 from interlingua.objectives.queue import KeyQueue
-from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum
+from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum, sample_pair_batch
 from interlingua.registry import register
 
 
@@ -93,10 +93,7 @@ class XLCO(Objective):
         return XLCOState(model.encoder, model.head("xlco_proj"), self.cfg.queue_size, model.cfg.d_model)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        drawn = pool.sample_pairs(n, gen)
-        src = [(x, self.vocab.lang_index(lang)) for lang, (_, x) in drawn]
-        tgt = [(p, self.vocab.lang_index(pool.pivot)) for _, (p, _) in drawn]
-        return PairBatch.build(src, tgt, self.vocab, self.max_len)
+        return sample_pair_batch(pool, n, gen, self.vocab, self.max_len)
 
     def _vectors(self, encoder: nn.Module, proj: nn.Module, side) -> torch.Tensor:
         layer = None if self.cfg.layer == -1 else self.cfg.layer
