@@ -126,6 +126,10 @@ def test_variant_specs(recipe: Path) -> None:
     name, overrides = parse_variant("translation_ranking", "ablate-cpu")
     assert load_config("ablate-cpu", overrides).objectives["translation_ranking"].pooling == "mean"
     assert list(load_config("ablate-cpu", parse_variant("tlm", "ablate-cpu")[1]).objectives) == ["tlm"]
+    both = load_config("ablate-cpu", parse_variant("translation_ranking+clwa", "ablate-cpu")[1]).objectives
+    assert list(both) == ["translation_ranking", "clwa"] and both["translation_ranking"].pooling == "mean"
+    with pytest.raises(ConfigError, match="'nope' is not an objective"):
+        parse_variant("mlm+nope", str(recipe))
     assert parse_variant("fast=train.lr=1e-3; train.steps=5", "x") == ("fast", ["train.lr=1e-3", "train.steps=5"])
     assert parse_variant("as-is=", "x") == ("as-is", [])
     with pytest.raises(ConfigError, match="not an objective"):

@@ -3,8 +3,9 @@
 Every variant trains with the same recipe, data, seed set and step budget (``train.max_minutes`` is set to 0
 so that no cell stops early); only its own overrides differ. A variant is given as
 
-* ``NAME``, a registered objective: the recipe with that objective alone (its settings from the recipe's
-  ``objectives`` section when it has them, else the objective's defaults);
+* ``NAME``, a registered objective, or several joined by ``+`` (``translation_ranking+clwa``): the recipe with
+  those objectives alone (their settings from the recipe's ``objectives`` section when it has them, else the
+  objectives' defaults);
 * ``NAME=KEY=VALUE[;KEY=VALUE...]``: the recipe with those overrides (``NAME=`` alone: the recipe as it is).
 
 Layout of ``--out DIR``::
@@ -39,7 +40,7 @@ from interlingua.weights import atomic_write_text, latest_checkpoint
 
 PLAN_FILE = "plan.json"
 CELL_FILE = "cell.json"  # not suite.json: `eval suite --model <cell>` writes that into the model folder
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,17 @@ def parse_variant(spec: str, recipe: str) -> tuple[str, list[str]]:
     name, sep, rest = spec.partition("=")
     name = name.strip()
     if not _NAME.fullmatch(name) or name == "start":
-        raise ConfigError(f"--variant {spec!r}: expected NAME or NAME=KEY=VALUE[;KEY=VALUE], NAME of letters, digits "
-                          "and _ . - (not 'start', the start model's row)")
+        raise ConfigError(f"--variant {spec!r}: expected NAME or NAME=KEY=VALUE[;KEY=VALUE], NAME of letters, digits, "
+                          "and _ . + - (not 'start', the start model's row)")
     if sep:
         return name, [o.strip() for o in rest.split(";") if o.strip()]
-    if name not in registry.names("objective"):
-        raise ConfigError(f"--variant {name!r} is not an objective ({', '.join(registry.names('objective'))}); "
-                          f"give overrides as {name}=KEY=VALUE[;KEY=VALUE]")
+    unknown = [part for part in name.split("+") if part not in registry.names("objective")]
+    if unknown:
+        raise ConfigError(f"--variant {name!r}: {unknown[0]!r} is not an objective "
+                          f"({', '.join(registry.names('objective'))}); give overrides as {name}=KEY=VALUE[;KEY=VALUE]")
     tree = yaml.safe_load(recipe_path(recipe).read_text(encoding="utf-8")) or {}
-    settings = (tree.get("objectives") or {}).get(name) or {}
-    return name, [f"objectives={json.dumps({name: settings})}"]
+    settings = tree.get("objectives") or {}
+    return name, [f"objectives={json.dumps({part: settings.get(part) or {} for part in name.split('+')})}"]
 
 
 def check_plan(out: Path, plan: AblationPlan) -> dict:

@@ -224,7 +224,7 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
                     help="cpu: me5-small, 12 languages, ~15 min a variant on 2 cores; gpu: longer, all languages")
     ab.add_argument("--base", help="recipe name or YAML (default: the profile's, ablate-cpu / ablate-gpu)")
     ab.add_argument("--variant", action="append", required=True,
-                    help="NAME (an objective alone) or NAME=KEY=VALUE[;KEY=VALUE] (repeatable)")
+                    help="NAME (objectives alone, A+B for several) or NAME=KEY=VALUE[;KEY=VALUE] (repeatable)")
     ab.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the profile's, cpu 2, gpu 3)")
     ab.add_argument("--suite", choices=["quick", "full"], help="suite plan (default: the profile's)")
     ab.add_argument("--langs", help="suite languages, comma-separated (default: the plan's)")

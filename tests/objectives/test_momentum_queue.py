@@ -8,23 +8,14 @@ import pytest
 import torch
 
 from interlingua.objectives.translation_ranking import ranking_loss_sum
-from tests.objectives.stateful import assert_resume_is_bit_exact, ddp_difference
+from tests.objectives.stateful import tiny_recipe, assert_resume_is_bit_exact, ddp_difference
 from tests.training.tiny_run import make_trainer
 
-RECIPE = """name: mq
-model: {d_model: 16, n_layers: 2, n_heads: 2, d_ff: 32, lang_embeddings: true, dropout: 0.1}
-data: {langs: [deu, fra], alpha: 0.7}
-train: {steps: 6, batch_size: 4, warmup_steps: 2, log_every: 1, lr: 1.0e-2}
-objectives:
-  momentum_queue: {momentum: 0.5, queue_size: 12, scale: 5.0}
-"""
 
 
 @pytest.fixture
 def recipe(tmp_path) -> str:
-    path = tmp_path / "mq.yaml"
-    path.write_text(RECIPE, encoding="utf-8")
-    return str(path)
+    return tiny_recipe(tmp_path, "mq", "momentum_queue: {momentum: 0.5, queue_size: 12, scale: 5.0}")
 
 
 def test_queue_loss_hand_value():

@@ -58,6 +58,17 @@ def test_extra_negatives_join_every_querys_softmax():
     assert ranking_loss_sum(X, Y, LABELS, 0.3, 10.0, extra=close)[1].item() == 1
 
 
+def test_per_query_candidates():
+    """(Q, C, D) candidates: the same for every query reproduce the shared (C, D) loss; query 1's own set
+    ((0, 1) as its negative instead of (1, 0)) gives ln(1 + e^{10·(1 − 0.8 + 0.3)}) = ln(1 + e^5) for row 1."""
+    shared, _ = ranking_loss_sum(X, Y, LABELS, 0.3, 10.0)
+    torch.testing.assert_close(ranking_loss_sum(X, Y.expand(2, 2, 2), LABELS, 0.3, 10.0)[0], shared)
+    own = torch.stack([Y, torch.tensor([[0.0, 1.0], [0.6, 0.8]])])  # (2, 2, 2)
+    loss, correct = ranking_loss_sum(X, own, LABELS, 0.3, 10.0)
+    want = math.log1p(math.exp(-1)) + math.log1p(math.exp(5))
+    assert abs(loss.item() - want) < 1e-5 and correct.item() == 1
+
+
 def _pair_batch(vocab, texts):
     from interlingua.data.pair_batches import PairBatch
 

@@ -8,25 +8,16 @@ import torch
 
 from interlingua.errors import ConfigError
 from interlingua.objectives.xlco import XLCOConfig, xlco_loss_sum
-from tests.objectives.stateful import assert_resume_is_bit_exact, ddp_difference
+from tests.objectives.stateful import tiny_recipe, assert_resume_is_bit_exact, ddp_difference
 from tests.training.tiny_run import make_trainer
 
-RECIPE = """name: xlco
-model: {d_model: 16, n_layers: 2, n_heads: 2, d_ff: 32, lang_embeddings: true, dropout: 0.1}
-data: {langs: [deu, fra], alpha: 0.7}
-train: {steps: 6, batch_size: 4, warmup_steps: 2, log_every: 1, lr: 1.0e-2}
-objectives:
-  xlco: {momentum: 0.5, queue_size: 12, temperature: 0.5, layer: 1, pooling: mean}
-"""
 Q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
 K = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
 
 
 @pytest.fixture
 def recipe(tmp_path) -> str:
-    path = tmp_path / "xlco.yaml"
-    path.write_text(RECIPE, encoding="utf-8")
-    return str(path)
+    return tiny_recipe(tmp_path, "xlco", "xlco: {momentum: 0.5, queue_size: 12, temperature: 0.5, layer: 1, pooling: mean}")
 
 
 def test_hand_value_own_key_against_the_queue_only():
@@ -80,3 +71,24 @@ def test_resume_restores_weights_twin_and_queue_bit_exactly(tmp_path, recipe):
 def test_two_process_ddp_matches_one_process_with_a_gathered_queue(tmp_path, recipe):
     worst = ddp_difference(tmp_path, recipe)
     assert worst <= 1e-5, worst  # float summation order
+
+
+def test_mixup_rows_join_two_pairs_each_side_in_its_own_order(tmp_path, recipe):
+    """With ``mixup`` a row holds two drawn pairs: its source the two sources, its target their two translations
+    (each side's order random), so the row's positive is still its own target."""
+    from interlingua.objectives.translation_ranking import pair_batch
+
+    trainer = make_trainer(tmp_path / "run", "objectives.xlco.mixup=true", recipe=recipe)
+    obj, pool = trainer.objectives[0], trainer.pool
+    batch = obj.make_batch(pool, 4, torch.Generator().manual_seed(0))
+    drawn = pool.sample_pairs(8, torch.Generator().manual_seed(0))  # the same draw, unjoined
+    plain = pair_batch(drawn, pool.pivot, obj.vocab, 64)
+    sentences = lambda side, i: side.input_ids[i][side.attn_mask[i]][1:-1].tolist()  # noqa: E731
+    orders = set()
+    for b in range(4):
+        for side, alone in ((batch.src, plain.src), (batch.tgt, plain.tgt)):
+            got, a, c = sentences(side, b), sentences(alone, 2 * b), sentences(alone, 2 * b + 1)
+            assert got in (a + [obj.vocab.sep_id] + c, c + [obj.vocab.sep_id] + a)
+            orders.add(got[:len(a)] == a)
+    assert orders == {True, False}
+    trainer.fit(stop_at=2)

@@ -84,3 +84,17 @@ class SentencePairBatch(TokenBatch):
     @property
     def num_items(self) -> int:
         return int(self.class_labels.numel()) if self.class_labels is not None else 0
+
+
+@dataclass
+class RowBatch(TokenBatch):
+    """A TokenBatch whose loss has one item per row (AMBER's CLWA, HICTL's word level on a concatenated pair).
+
+    ``seed`` (an int, identical on every process) seeds draws that depend on the model, made inside the loss
+    (HICTL's similarity-sampled negatives), so they repeat exactly on resume."""
+
+    seed: int = 0
+
+    @property
+    def num_items(self) -> int:
+        return len(self)

@@ -28,6 +28,22 @@ class TLMConfig(MLMConfig):
     reset_positions: bool = True
 
 
+def concatenated_pairs(pool: Pool, n: int, gen: torch.Generator, vocab) -> list[list[Segment]]:
+    """n translation pairs (p_lang ∝ n^α) as two-segment rows, pivot and data language in random order."""
+    return concatenate(pool.sample_pairs(n, gen), pool.pivot, gen, vocab)
+
+
+def concatenate(drawn: list, pivot: str, gen: torch.Generator, vocab) -> list[list[Segment]]:
+    """Drawn pairs ``(lang, (pivot ids, lang ids))`` -> two-segment rows, the side order random per pair."""
+    swap = torch.rand(len(drawn), generator=gen) < 0.5
+    piv = vocab.lang_index(pivot)
+    rows = []
+    for (lang, (p_ids, x_ids)), s in zip(drawn, swap.tolist()):
+        a, b = Segment(p_ids, piv), Segment(x_ids, vocab.lang_index(lang))
+        rows.append([b, a] if s else [a, b])
+    return rows
+
+
 @register("objective", "tlm", TLMConfig)
 class TLM(Objective):
     name = "tlm"
@@ -35,14 +51,8 @@ class TLM(Objective):
     heads = ("lm",)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> TokenBatch:
-        drawn = pool.sample_pairs(n, gen)
-        swap = torch.rand(len(drawn), generator=gen) < 0.5
-        piv = self.vocab.lang_index(pool.pivot)
-        rows = []
-        for (lang, (p_ids, x_ids)), s in zip(drawn, swap.tolist()):
-            a, b = Segment(p_ids, piv), Segment(x_ids, self.vocab.lang_index(lang))
-            rows.append([b, a] if s else [a, b])
-        packed = pack(rows, self.vocab, self.max_len, reset_positions=self.cfg.reset_positions)
+        packed = pack(concatenated_pairs(pool, n, gen, self.vocab), self.vocab, self.max_len,
+                      reset_positions=self.cfg.reset_positions)
         return corrupt(packed, self.cfg, self.vocab, gen)
 
     def __call__(self, model: torch.nn.Module, batch: TokenBatch) -> LossOut:

@@ -80,11 +80,14 @@ def ranking_loss_sum(src_emb: torch.Tensor, tgt_emb: torch.Tensor, labels: torch
     """One direction. (Q, D) queries, (C, D) candidates, (Q,) column of each query's positive, (Q, C) bool
     candidates to exclude -> (Σ_q cross-entropy of s·(φ - m·[j = label]), count of argmax φ = label).
 
-    ``extra`` (E, D): further negatives for every query, after the C candidates (a queue of past keys,
-    interpolated or monolingual negatives): never a positive, never masked. The one ranking softmax of the
-    contrastive objectives."""
-    candidates = tgt_emb.float() if extra is None else torch.cat([tgt_emb.float(), extra.float()])  # (C + E, D)
-    sim = src_emb.float() @ candidates.T  # (Q, C + E)
+    Candidates may also be given per query, (Q, C, D) (HICTL's interpolated negatives differ by anchor).
+    ``extra`` (E, D): further negatives for every query, after the C candidates (a queue of past keys, or
+    monolingual sentences): never a positive, never masked. The one ranking softmax of the contrastive
+    objectives."""
+    q = src_emb.float()
+    sim = torch.einsum("qd,qcd->qc", q, tgt_emb.float()) if tgt_emb.dim() == 3 else q @ tgt_emb.float().T  # (Q, C)
+    if extra is not None:
+        sim = torch.cat([sim, q @ extra.float().T], dim=1)  # (Q, C + E)
     positive = F.one_hot(labels, sim.shape[1]).to(sim.dtype)  # (Q, C + E)
     logits = scale * (sim - margin * positive)
     if dup_mask is not None:
@@ -135,8 +138,12 @@ def embed(encoder: torch.nn.Module, batch: TokenBatch, pooling: str, max_tokens:
 
 def sample_pair_batch(pool: Pool, n: int, gen: torch.Generator, vocab, max_len: int) -> PairBatch:
     """n translation pairs drawn with p_lang ∝ n^α: sources in their data language, targets in the pivot."""
-    drawn = pool.sample_pairs(n, gen)
-    piv = vocab.lang_index(pool.pivot)
+    return pair_batch(pool.sample_pairs(n, gen), pool.pivot, vocab, max_len)
+
+
+def pair_batch(drawn: list, pivot: str, vocab, max_len: int) -> PairBatch:
+    """Drawn pairs ``(lang, (pivot ids, lang ids))`` -> a PairBatch, sources in their language, targets pivot."""
+    piv = vocab.lang_index(pivot)
     src = [(x_ids, vocab.lang_index(lang)) for lang, (_, x_ids) in drawn]
     tgt = [(p_ids, piv) for _, (p_ids, _) in drawn]
     return PairBatch.build(src, tgt, vocab, max_len)

@@ -15,7 +15,7 @@ projection, the queue. Defaults follow InfoXLM's code: m = 0.9999, τ = 0.25, [C
 -1 = the last layer). The trainable projection W is the head ``xlco_proj``.
 Inputs: translation pairs. Summed over rows; one item per row and direction counted once.
 Reference: Chi et al. 2021, InfoXLM: An Information-Theoretic Framework for Cross-Lingual Language Model
-Pre-Training (NAACL). Not yet: InfoXLM's mix-up contrast inputs.
+Pre-Training (NAACL). ``mixup``: InfoXLM's mix-up contrast (two pairs per row).
 """
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ class XLCOConfig(ObjectiveConfig):
     pooling: str = "cls"
     normalize: bool = True
     bidirectional: bool = True
+    mixup: bool = False
+    """InfoXLM's mix-up contrast inputs: each row joins two pairs, ``<s> x_a </s> x_b </s>`` against
+    ``<s> y_a </s> y_b </s>``, each side's order random on its own."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.momentum < 1.0:
@@ -63,6 +66,18 @@ def xlco_loss_sum(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor,
     others = ~torch.eye(len(q), dtype=torch.bool, device=q.device)  # (B, B): only row i's own key is a candidate
     labels = torch.arange(len(q), device=q.device)
     return ranking_loss_sum(q, k, labels, 0.0, 1.0 / temperature, others, extra=queue)
+
+
+def mixup_batch(drawn: list, pivot: str, gen: torch.Generator, vocab, max_len: int) -> PairBatch:
+    """2n drawn pairs -> n rows of two pairs each: sources joined, targets joined, each side's order random."""
+    piv = vocab.lang_index(pivot)
+    src = [(x_ids, vocab.lang_index(lang)) for lang, (_, x_ids) in drawn]
+    tgt = [(p_ids, piv) for _, (p_ids, _) in drawn]
+    flips = (torch.rand(len(drawn) // 2, 2, generator=gen) < 0.5).tolist()  # (n, 2): swap source, swap target
+
+    def joined(side: list, k: int) -> list:
+        return [[side[2 * b + 1], side[2 * b]] if f[k] else [side[2 * b], side[2 * b + 1]] for b, f in enumerate(flips)]
+    return PairBatch.build(joined(src, 0), joined(tgt, 1), vocab, max_len)
 
 
 class XLCOState(nn.Module):
@@ -93,7 +108,9 @@ class XLCO(Objective):
         return XLCOState(model.encoder, model.head("xlco_proj"), self.cfg.queue_size, model.cfg.d_model)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> PairBatch:
-        return sample_pair_batch(pool, n, gen, self.vocab, self.max_len)
+        if not self.cfg.mixup:
+            return sample_pair_batch(pool, n, gen, self.vocab, self.max_len)
+        return mixup_batch(pool.sample_pairs(2 * n, gen), pool.pivot, gen, self.vocab, self.max_len)
 
     def _vectors(self, encoder: nn.Module, proj: nn.Module, side) -> torch.Tensor:
         layer = None if self.cfg.layer == -1 else self.cfg.layer
