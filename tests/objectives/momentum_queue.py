@@ -67,6 +67,9 @@ class MomentumQueue(Objective):
         return loss, n, {"train/momentum_queue/loss_sum": float(loss.detach()),
                          "train/momentum_queue/correct": float(correct), "train/momentum_queue/n": n}
 
+    def skip_step(self) -> None:
+        self.pending = []  # keys of a step that made no update are not queued
+
     def after_step(self, model: nn.Module, step: int) -> None:
         ema_update(self.state.twin, model.encoder, self.cfg.momentum)
         for keys in self.pending:

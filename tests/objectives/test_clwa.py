@@ -46,6 +46,13 @@ def test_hand_value_two_heads_and_the_extremes():
     assert clwa_loss_sum(cross, X, Y).item() == pytest.approx(1.0, abs=1e-6)
 
 
+def test_a_row_with_an_empty_side_is_no_item():
+    """A second row whose y is empty adds nothing to the sum (the batch's item count leaves it out too)."""
+    empty_y = torch.zeros(1, 7, dtype=torch.bool)
+    both = clwa_loss_sum(torch.cat([HEAD, HEAD]), torch.cat([X, X]), torch.cat([Y, empty_y]))
+    assert both.item() == pytest.approx(0.375, abs=1e-6)
+
+
 def test_symmetric_in_the_two_sentences_and_summed_over_rows():
     """Invariance: swapping which sentence is x leaves L unchanged; a batch is the sum of its rows."""
     torch.manual_seed(0)
@@ -61,6 +68,8 @@ def test_smoke_run_lowers_the_loss_and_checks_the_layer(tmp_path):
     trainer = make_trainer(tmp_path / "run", "train.steps=12", "model.dropout=0.0", recipe=recipe)
     obj = trainer.objectives[0]
     assert not obj.uses_every_parameter(trainer.model)  # block 1 of 2: block 2 gets no gradient
+    last = make_trainer(tmp_path / "last", recipe=tiny_recipe(tmp_path, "last", "clwa: {layer: -1}"))
+    assert not last.objectives[0].uses_every_parameter(last.model)  # even the last block's FFN gets none
     batch = obj.make_batch(trainer.pool, 4, torch.Generator().manual_seed(0))
     assert batch.num_items == 4 and set(batch.segment_ids[batch.word_ids >= 0].tolist()) == {0, 1}
     rows = trainer.fit()

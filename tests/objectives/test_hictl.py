@@ -11,7 +11,7 @@ from interlingua.errors import ConfigError
 from interlingua.objectives.hictl import (
     HICTLConfig, HICTLState, hard_vocab_negatives, interpolate_negatives, sentence_loss_sum, word_loss_sum,
 )
-from tests.objectives.stateful import tiny_recipe, assert_resume_is_bit_exact
+from tests.objectives.stateful import assert_resume_is_bit_exact, ddp_difference, tiny_recipe
 from tests.training.tiny_run import make_trainer
 
 
@@ -83,11 +83,39 @@ def test_config_checks():
 
 
 def test_smoke_run_logs_both_levels_and_fills_p_bar(tmp_path, recipe):
-    trainer = make_trainer(tmp_path / "run", recipe=recipe)
+    trainer = make_trainer(tmp_path / "run", "objectives.hictl.word_weight=0.5", recipe=recipe)
     rows = trainer.fit()
     last = rows[-1]
-    assert last["train/hictl/loss"] == pytest.approx(last["train/hictl/sentence"] + last["train/hictl/word"], rel=1e-5)
-    assert int(trainer.objectives[0].state.filled) == 3 and 0 < last["train/hictl/p_bar"] < 1
+    assert last["train/hictl/loss"] == pytest.approx(last["train/hictl/sentence"] + 0.5 * last["train/hictl/word"],
+                                                     rel=1e-5)
+    assert last["train/hictl/word"] > 0 and int(trainer.objectives[0].state.filled) == 3
+    assert 0 < last["train/hictl/p_bar"] < 1
+
+
+def test_lambda_carries_no_gradient():
+    """ĥ = x + λ(y − x) with λ = 0.5 held constant: ∂ĥ/∂x = 1 − λ = 0.5 (λ's own dependence on x is cut)."""
+    x = torch.zeros(1, 2, requires_grad=True)
+    y = torch.tensor([[1.0, 0.0], [4.0, 0.0]])
+    interpolate_negatives(x, y, torch.tensor([0]), 0.5)[0, 1, 0].backward()
+    torch.testing.assert_close(x.grad, torch.tensor([[0.5, 0.0]]))
+
+
+def test_a_skipped_step_adds_nothing_to_the_window(tmp_path, recipe):
+    """With train.skip_nonfinite, NaN steps 4-6 push no (NaN) probability: p̄ stays that of steps 1-3."""
+    from tests.training.test_run_folder import _NanFrom
+
+    trainer = make_trainer(tmp_path / "run", "train.skip_nonfinite=true", recipe=recipe)
+    obj = trainer.objectives[0]
+    trainer.objectives[0] = _NanFrom(obj, trainer, start=3)
+    trainer.fit()
+    assert int(obj.state.filled) == 3 and torch.isfinite(obj.state.history).all() and obj.pending == []
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tmp_path, recipe):
+    """Gathered candidates, p̄ from the global batch, vocabulary draws seeded per global row."""
+    worst = ddp_difference(tmp_path, recipe)
+    assert worst <= 1e-5, worst
 
 
 def test_resume_restores_the_window_bit_exactly(tmp_path, recipe):

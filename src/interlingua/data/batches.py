@@ -88,13 +88,22 @@ class SentencePairBatch(TokenBatch):
 
 @dataclass
 class RowBatch(TokenBatch):
-    """A TokenBatch whose loss has one item per row (AMBER's CLWA, HICTL's word level on a concatenated pair).
+    """A TokenBatch of two-sentence rows whose loss has one item per row (AMBER's CLWA, HICTL's word level).
 
-    ``seed`` (an int, identical on every process) seeds draws that depend on the model, made inside the loss
-    (HICTL's similarity-sampled negatives), so they repeat exactly on resume."""
+    Items are the rows where both sentences (segments 0 and 1) keep a real token. ``row_ids`` (B,) numbers the
+    rows of the global batch (sliced with them) and ``seed`` (an int, the same on every process) seeds draws
+    made inside the loss because they depend on the model (HICTL's similarity-sampled negatives), so they
+    repeat exactly on resume, whatever the process count or micro-batch split."""
 
+    row_ids: torch.Tensor | None = None
     seed: int = 0
 
     @property
     def num_items(self) -> int:
-        return len(self)
+        return int(both_sentences(self).sum())
+
+
+def both_sentences(batch: TokenBatch) -> torch.Tensor:
+    """(B,) bool: the row's sentences 0 and 1 both keep a real (non-special) token."""
+    real = batch.word_ids >= 0  # (B, T)
+    return (real & (batch.segment_ids == 0)).any(1) & (real & (batch.segment_ids == 1)).any(1)

@@ -15,7 +15,8 @@ Beyond that, an objective is a plug-in (docs/adding-an-objective.md):
   as an ``nn.Module`` whose tensors are not trained; called once the ``model.init`` weights are loaded,
   moved to the device, saved in checkpoints and restored on resume, kept out of ``model.safetensors``
   and exports, and never seen by DDP. Every process must update it identically.
-- ``after_step(model, step)``: once per optimizer step, after the update (e.g. an EMA of the weights).
+- ``after_step(model, step)``: once per optimizer step, after the update (e.g. an EMA of the weights);
+  ``skip_step()`` instead when the trainer skips a non-finite step (drop what that step's forward kept).
 - ``reduce_metrics(sums)``: its logged metrics from the globally summed values its ``__call__`` returned.
 """
 from __future__ import annotations
@@ -70,6 +71,9 @@ class Objective:
 
     def after_step(self, model: nn.Module, step: int) -> None:
         """Called once per optimizer step, after the update; ``step`` counts the updates done."""
+
+    def skip_step(self) -> None:
+        """Called instead of :meth:`after_step` when the step's loss was not finite and no update was made."""
 
     def reduce_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         """Logged metrics from the global sums of ``train/<name>/*`` values; default: loss and accuracy per item."""

@@ -11,7 +11,8 @@ them, so DDP averages exactly the single-process gradient). Targets are in the p
 from the pivot's monolingual table. One direction, x → y, as AMBER; no margin. AMBER uses the raw dot
 product (``scale`` 1, ``normalize`` false); with ``normalize`` the vectors are L2-normalised first, which
 suits a start model whose vectors are long (then a scale of 20–100 is what translation ranking uses).
-Candidates equal to the positive's text (in P or in M) are masked out.
+Candidates equal to the positive's text (in P or in M), and translations of a source equal to x's, are
+masked out.
 Inputs: translation pairs plus monolingual pivot sentences. One item per pair.
 Reference: Hu et al. 2021, Explicit Alignment Objectives for Multilingual Bidirectional Encoders (NAACL).
 """
@@ -80,13 +81,14 @@ class CLSA(Objective):
         x, y = self._vectors(model, batch.src), self._vectors(model, batch.tgt)  # (B, D)
         gather = gather_rows if self.cfg.gather else (lambda t: (t, 0))
         all_y, offset = gather(y)  # (C, D)
-        tgt_keys = gather(batch.tgt_key)[0]  # (C,)
+        src_keys, tgt_keys = gather(batch.src_key)[0], gather(batch.tgt_key)[0]  # (C,)
         if batch.shared is not None:
             mono, mono_keys = self._vectors(model, batch.shared), batch.shared_key  # (M, D), (M,)
         else:
             mono, mono_keys = y[:0], batch.tgt_key[:0]
         labels = offset + torch.arange(len(batch), device=x.device)  # (B,)
-        dup = batch.tgt_key[:, None] == torch.cat([tgt_keys, mono_keys])[None]  # (B, C + M)
+        dup = (batch.tgt_key[:, None] == torch.cat([tgt_keys, mono_keys])[None])  # (B, C + M): same target text
+        dup[:, :len(src_keys)] |= batch.src_key[:, None] == src_keys[None]  # or the same source: a disguised positive
         dup[torch.arange(len(batch), device=x.device), labels] = False
         loss, correct = clsa_loss_sum(x, all_y, mono, labels, self.cfg.scale, dup)
         n = len(batch)

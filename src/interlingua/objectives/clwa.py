@@ -8,7 +8,7 @@ other's, on a translation pair concatenated as in TLM.
 P^h is head h's attention probability matrix in block ``layer`` of ``<s> x </s> y </s>``, restricted to the
 real tokens of the other sentence and renormalised row by row. tr(A_{x→y} A_{y→x}) = Σ_{i,j} A_{x→y}[i, j]
 A_{y→x}[j, i] is at most min(|x|, |y|), reached when both directions agree on a one-to-one alignment; so
-L ∈ [0, 1]. The pair is not masked. Only that block computes its attention explicitly (the other blocks stay
+L ∈ [0, 1]. The pair is not masked. A row whose truncation left a sentence empty is no item. Only that block computes its attention explicitly (the other blocks stay
 on fused SDPA); blocks above it get no gradient from this loss.
 ``layer``: 1..L counts blocks (block ℓ's queries and keys come from hidden state ℓ − 1), −1 the last.
 Inputs: translation pairs, side order random per pair. One item per pair.
@@ -49,8 +49,8 @@ def clwa_loss_sum(probs: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torc
     """(B, H, T, T) attention probabilities, (B, T) bool tokens of x and of y -> Σ_b L_b."""
     a_xy, a_yx = restricted(probs, x, y), restricted(probs, y, x)  # (B, H, T, T)
     trace = (a_xy * a_yx.transpose(-1, -2)).sum((-1, -2)).mean(1)  # (B,): (1/H) Σ_h tr(A_xy A_yx)
-    shorter = torch.minimum(x.sum(1), y.sum(1)).clamp_min(1)  # (B,)
-    return (1.0 - trace / shorter).sum()
+    shorter = torch.minimum(x.sum(1), y.sum(1))  # (B,)
+    return torch.where(shorter > 0, 1.0 - trace / shorter.clamp_min(1), 0.0).sum()  # a row with an empty side: no item
 
 
 @register("objective", "clwa", CLWAConfig)
@@ -65,7 +65,7 @@ class CLWA(Objective):
         return n - 1 if self.cfg.layer == -1 else self.cfg.layer - 1  # 0-based block index
 
     def uses_every_parameter(self, model: nn.Module) -> bool:
-        return self._block(model) == model.cfg.n_layers - 1
+        return False  # only the block's queries and keys, and the blocks below it
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> RowBatch:
         p = pack(concatenated_pairs(pool, n, gen, self.vocab), self.vocab, self.max_len,
@@ -79,7 +79,7 @@ class CLWA(Objective):
         real = batch.word_ids >= 0  # (B, T): tokens of either sentence, no specials or padding
         x, y = real & (batch.segment_ids == 0), real & (batch.segment_ids == 1)
         loss = clwa_loss_sum(probs.float(), x, y)
-        n = len(batch)
+        n = batch.num_items
         return loss, n, {"train/clwa/loss_sum": float(loss.detach()), "train/clwa/n": n}
 
     def reduce_metrics(self, sums: dict[str, float]) -> dict[str, float]:

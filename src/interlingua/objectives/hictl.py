@@ -7,8 +7,8 @@ Sentence level (x, y L2-normalised sentence vectors of a translation pair; candi
     ĥ_ij = x_i + λ_ij (y_j − x_i)   for every negative with d⁻_j > d⁺ (it moves toward the anchor)
     L_s(x_i) = −log e^{s x_iᵀy_i} / (e^{s x_iᵀy_i} + Σ_{j≠i} e^{s x_iᵀĥ_ij})     (+ the y → x direction)
 
-p̄ is the mean of e^{−L_s} (the positive's probability) over the last ``window`` steps, kept as state
-(checkpointed); ζ ∈ (0, 1). At the start p̄ = 0, λ = 1 and nothing is interpolated; as the model gets the
+p̄ is the mean over the last ``window`` steps of the positive's probability e^{−L_s(x_i)}, averaged over the
+global batch's anchors and both directions, kept as state (checkpointed); ζ ∈ (0, 1). At the start p̄ = 0, λ = 1 and nothing is interpolated; as the model gets the
 positives right, negatives move closer. λ carries no gradient.
 
 Word level (c: the last layer's [CLS] state of ``<s> x </s> y </s>``; e_v: the output (tied input)
@@ -18,7 +18,7 @@ embedding of token v; all normalised, scale s_w):
 
 P: the distinct tokens of the pair; N: ``word_negatives`` tokens not in it, drawn without replacement with
 probability ∝ e^{s_w cᵀe_v} (hard negatives: Gumbel top-k over the vocabulary, one seeded generator per row
-of the global batch, so draws repeat on resume and do not depend on the process count).
+of the global batch, so draws repeat on resume and depend neither on the process count nor on grad_accum).
 L = L_s + L_w per pair; one item per pair. The sentence level reuses translation ranking's core with
 per-anchor candidates.
 Reference: Wei et al. 2021, On Learning Universal Representations Across Languages (ICLR).
@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -81,19 +80,17 @@ def sentence_loss_sum(x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor, sc
                       dup: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, D) anchors, (C, D) candidates -> (Σ_i L_s, correct count, (B,) e^{−L_s} per anchor)."""
     cand = interpolate_negatives(x, y, labels, power)  # (B, C, D)
-    rows = [ranking_loss_sum(x[i:i + 1], cand[i:i + 1], labels[i:i + 1], 0.0, scale,
-                             None if dup is None else dup[i:i + 1]) for i in range(len(x))]
-    losses = torch.stack([r[0] for r in rows])  # (B,)
-    return losses.sum(), sum(r[1] for r in rows), torch.exp(-losses.detach())
+    losses, correct = ranking_loss_sum(x, cand, labels, 0.0, scale, dup, reduction="none")  # (B,)
+    return losses.sum(), correct, torch.exp(-losses.detach())
 
 
 def word_loss_sum(c: torch.Tensor, emb: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
                   scale: float) -> torch.Tensor:
     """(B, D) anchors, (V, D) output embeddings, (B, P) positive token ids (-1 = padding), (B, K) negatives
     -> Σ_b L_w: each positive against the row's negatives, averaged over the row's positives."""
-    c, e = F.normalize(c.float(), dim=-1), F.normalize(emb.float(), dim=-1)
-    pos = torch.einsum("bd,bpd->bp", c, e[positives.clamp_min(0)]) * scale  # (B, P)
-    neg = torch.einsum("bd,bkd->bk", c, e[negatives]) * scale  # (B, K)
+    c = F.normalize(c.float(), dim=-1)
+    pos = torch.einsum("bd,bpd->bp", c, F.normalize(emb[positives.clamp_min(0)].float(), dim=-1)) * scale  # (B, P)
+    neg = torch.einsum("bd,bkd->bk", c, F.normalize(emb[negatives].float(), dim=-1)) * scale  # (B, K)
     denom = torch.logaddexp(pos, torch.logsumexp(neg, -1, keepdim=True))  # (B, P)
     valid = positives >= 0
     per_row = ((denom - pos) * valid).sum(1) / valid.sum(1).clamp_min(1)  # (B,)
@@ -105,7 +102,8 @@ def hard_vocab_negatives(c: torch.Tensor, emb: torch.Tensor, exclude: torch.Tens
     """(B, D), (V, D), (B, V) bool tokens never drawn -> (B, k) token ids drawn without replacement with
     probability ∝ e^{scale·cos(c, e_v)}: Gumbel top-k, row b's noise from its own generator ``seeds[b]``."""
     with torch.no_grad():
-        logits = scale * F.normalize(c.float(), dim=-1) @ F.normalize(emb.float(), dim=-1).T  # (B, V)
+        norms = emb.float().norm(dim=-1).clamp_min(1e-12)  # (V,): cosines without a normalised copy of emb
+        logits = scale * (F.normalize(c.float(), dim=-1) @ emb.float().T) / norms  # (B, V)
         noise = torch.stack([torch.rand(emb.shape[0], generator=torch.Generator().manual_seed(s)) for s in seeds])
         gumbel = -torch.log(-torch.log(noise.clamp(1e-20, 1 - 1e-7))).to(logits.device)  # (B, V)
         return (logits + gumbel).masked_fill(exclude, float("-inf")).topk(k, dim=-1).indices
@@ -164,7 +162,7 @@ class HICTL(Objective):
         p = pack(concatenate(drawn, pool.pivot, gen, self.vocab), self.vocab, self.max_len, reset_positions=True)
         seed = int(torch.randint(2**62, (1,), generator=gen))
         joined = RowBatch(p.input_ids, p.attn_mask, torch.full_like(p.input_ids, IGNORE), p.position_ids,
-                          p.lang_ids, p.segment_ids, p.word_ids, seed=seed)
+                          p.lang_ids, p.segment_ids, p.word_ids, row_ids=torch.arange(n), seed=seed)
         return HICTLBatch(pair_batch(drawn, pool.pivot, self.vocab, self.max_len), joined)
 
     def _sentence(self, model: nn.Module, batch: PairBatch) -> tuple[torch.Tensor, float]:
@@ -193,8 +191,7 @@ class HICTL(Objective):
         exclude = torch.zeros(len(batch), emb.shape[0], dtype=torch.bool, device=c.device)  # (B, V)
         exclude.scatter_(1, positives.clamp_min(0), positives >= 0)
         exclude[:, torch.tensor(self.vocab.special_ids, device=c.device)] = True
-        first = dist.get_rank() * len(batch) if dist.is_available() and dist.is_initialized() else 0
-        seeds = [(batch.seed + first + b) % 2**62 for b in range(len(batch))]
+        seeds = [(batch.seed + int(r)) % 2**62 for r in batch.row_ids]  # per row of the global batch
         negatives = hard_vocab_negatives(c, emb, exclude, self.cfg.word_negatives, self.cfg.word_scale, seeds)
         return word_loss_sum(c, emb, positives, negatives, self.cfg.word_scale)
 
@@ -210,6 +207,9 @@ class HICTL(Objective):
         n = max(sums.get("train/hictl/n", 0.0), 1.0)
         out = {f"train/hictl/{k}": sums.get(f"train/hictl/{k}_sum", 0.0) / n for k in ("loss", "sentence", "word")}
         return {**out, "train/hictl/acc": sums.get("train/hictl/correct", 0.0) / n, "train/hictl/p_bar": self.state.mean()}
+
+    def skip_step(self) -> None:
+        self.pending = []
 
     def after_step(self, model: nn.Module, step: int) -> None:
         if self.pending:

@@ -76,14 +76,14 @@ def check_ranking_config(cfg: Any, name: str) -> None:
 
 def ranking_loss_sum(src_emb: torch.Tensor, tgt_emb: torch.Tensor, labels: torch.Tensor, margin: float,
                      scale: float, dup_mask: torch.Tensor | None = None,
-                     extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     extra: torch.Tensor | None = None, reduction: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
     """One direction. (Q, D) queries, (C, D) candidates, (Q,) column of each query's positive, (Q, C) bool
     candidates to exclude -> (Σ_q cross-entropy of s·(φ - m·[j = label]), count of argmax φ = label).
 
     Candidates may also be given per query, (Q, C, D) (HICTL's interpolated negatives differ by anchor).
     ``extra`` (E, D): further negatives for every query, after the C candidates (a queue of past keys, or
-    monolingual sentences): never a positive, never masked. The one ranking softmax of the contrastive
-    objectives."""
+    monolingual sentences): never a positive, never masked. ``reduction="none"``: (Q,) losses instead of the sum.
+    The one ranking softmax of the contrastive objectives."""
     q = src_emb.float()
     sim = torch.einsum("qd,qcd->qc", q, tgt_emb.float()) if tgt_emb.dim() == 3 else q @ tgt_emb.float().T  # (Q, C)
     if extra is not None:
@@ -95,7 +95,7 @@ def ranking_loss_sum(src_emb: torch.Tensor, tgt_emb: torch.Tensor, labels: torch
             dup_mask = F.pad(dup_mask, (0, len(extra)), value=False)
         logits = logits.masked_fill(dup_mask, float("-inf"))
         sim = sim.masked_fill(dup_mask, float("-inf"))
-    return F.cross_entropy(logits, labels, reduction="sum"), (sim.argmax(-1) == labels).sum()
+    return F.cross_entropy(logits, labels, reduction=reduction), (sim.argmax(-1) == labels).sum()
 
 
 def gather_rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -131,6 +131,9 @@ class XLCO(Objective):
         n = len(batch)
         return loss, n, {"train/xlco/loss_sum": float(loss.detach()), "train/xlco/correct": correct, "train/xlco/n": n}
 
+    def skip_step(self) -> None:
+        self.pending = []  # keys of a step that made no update are not queued
+
     def after_step(self, model: nn.Module, step: int) -> None:
         ema_update(self.state.twin, model.encoder, self.cfg.momentum)
         ema_update(self.state.twin_proj, model.head("xlco_proj"), self.cfg.momentum)

@@ -178,9 +178,11 @@ class Trainer:
         if finite:
             self.optimizer.step()
         self.step += 1
-        if finite:
-            for obj in self.objectives:
+        for obj in self.objectives:
+            if finite:
                 obj.after_step(self.model, self.step)
+            else:
+                obj.skip_step()
         self.skipped += int(not finite and self.cfg.train.skip_nonfinite)
         row = self._summarise(agg, float(grad_norm))
         if not finite and not self.cfg.train.skip_nonfinite:
