@@ -206,7 +206,8 @@ class HICTL(Objective):
     def reduce_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         n = max(sums.get("train/hictl/n", 0.0), 1.0)
         out = {f"train/hictl/{k}": sums.get(f"train/hictl/{k}_sum", 0.0) / n for k in ("loss", "sentence", "word")}
-        return {**out, "train/hictl/acc": sums.get("train/hictl/correct", 0.0) / n, "train/hictl/p_bar": self.state.mean()}
+        out["train/hictl/acc"] = sums.get("train/hictl/correct", 0.0) / n
+        return {**out, "train/hictl/p_bar": self.state.mean()}
 
     def skip_step(self) -> None:
         self.pending = []

@@ -48,9 +48,12 @@ def corrupt(packed: Packed, cfg: MLMConfig, vocab, gen: torch.Generator) -> Toke
                       packed.word_ids)
 
 
-def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str, causal: bool = False) -> LossOut:
-    """Encode, project only the labelled positions through the tied LM head, sum the loss."""
-    hidden = model.encoder(**batch.encoder_inputs(), causal=causal).last_hidden  # (B, T, D)
+def masked_prediction(model: torch.nn.Module, batch: TokenBatch, name: str, causal: bool = False,
+                      attn_mask: torch.Tensor | None = None) -> LossOut:
+    """Encode, project only the labelled positions through the tied LM head, sum the loss. ``attn_mask``
+    replaces the batch's padding mask (e.g. a pairwise (B, T, T) mask)."""
+    inputs = batch.encoder_inputs() if attn_mask is None else {**batch.encoder_inputs(), "attn_mask": attn_mask}
+    hidden = model.encoder(**inputs, causal=causal).last_hidden  # (B, T, D)
     h, targets = masked_positions(hidden, batch.labels)  # (N, D), (N,)
     loss, correct = masked_lm_loss_sum(model.head("lm")(h), targets)
     n = targets.numel()
