@@ -28,6 +28,27 @@ def documents(cfg: RunConfig) -> dict[str, list[list[str]]]:
     return load_documents(cfg.data.documents, cfg.data.langs)
 
 
+@register("data", "verses")
+def bible_verses(cfg: RunConfig) -> dict[str, list[tuple[str, str, int]]]:
+    """(pivot verse, the language's verse, chapter number) in canonical order, for every run language with a
+    Bible (CLMLM's parallel documents: consecutive items of one chapter number are consecutive verses)."""
+    from interlingua.data.readers import read_bible
+    from interlingua.data.sources import _codes_iso
+
+    have = _codes_iso(list_codes("bible", ".tsv.gz"))
+    langs = [lang for lang in cfg.data.langs if lang in have and lang != cfg.data.pivot]
+    if not langs or cfg.data.pivot not in have:
+        raise CorpusError(f"the Bible has none of data.langs {cfg.data.langs} with pivot {cfg.data.pivot} "
+                          f"(it has {len(have)} languages: {', '.join(sorted(have)[:12])}, ...)")
+    pivot = read_bible(cfg.data.pivot)
+    out = {}
+    for lang in langs:
+        chapters: dict[str, int] = {}
+        out[lang] = [(pivot[vid], text, chapters.setdefault(vid.rsplit(".", 1)[0], len(chapters)))
+                     for vid, text in read_bible(lang).items() if vid in pivot]
+    return out
+
+
 @register("data", "xquad")
 def xquad_questions(cfg: RunConfig) -> dict[str, list[tuple[str, str]]]:
     """(question, sentence holding its answer) from the XQuAD training articles, per run language it has."""

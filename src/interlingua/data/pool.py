@@ -113,13 +113,16 @@ class Pool:
     tasks: dict[str, dict[str, Sequence[tuple]]] = field(default_factory=dict)
     """Task name -> lang -> items: tuples of token ids and ints, e.g. ``xquad`` (question, answer), ``sick`` (a, b, label)."""
 
-    def _draw(self, table: dict[str, Sequence], n: int, gen: torch.Generator, what: str) -> list[tuple[str, object]]:
+    def _rows(self, table: dict[str, Sequence], n: int, gen: torch.Generator, what: str) -> list[tuple[str, int]]:
+        """n (language, row number) draws: the language with p ∝ n_lang^α, then a row uniformly."""
         if not table:
             raise CorpusError(f"this objective needs {what}, and the configured data has none")
         probs = smoothed_probs({lang: len(items) for lang, items in table.items()}, self.alpha)
         langs = sample_languages(probs, n, gen)
-        picks = [int(torch.randint(len(table[lang]), (1,), generator=gen)) for lang in langs]
-        return [(lang, table[lang][i]) for lang, i in zip(langs, picks)]
+        return [(lang, int(torch.randint(len(table[lang]), (1,), generator=gen))) for lang in langs]
+
+    def _draw(self, table: dict[str, Sequence], n: int, gen: torch.Generator, what: str) -> list[tuple[str, object]]:
+        return [(lang, table[lang][i]) for lang, i in self._rows(table, n, gen, what)]
 
     def sample_mono(self, n: int, gen: torch.Generator) -> list[tuple[str, Ids]]:
         return self._draw(self.mono, n, gen, "monolingual sentences")  # type: ignore[return-value]
@@ -132,6 +135,10 @@ class Pool:
 
     def sample_task(self, task: str, n: int, gen: torch.Generator) -> list[tuple[str, tuple]]:
         return self._draw(self.tasks.get(task, {}), n, gen, f"{task} task data")  # type: ignore[return-value]
+
+    def sample_task_rows(self, task: str, n: int, gen: torch.Generator) -> list[tuple[str, int]]:
+        """Like :meth:`sample_task`, but (language, row number): for objectives that read a row's neighbours."""
+        return self._rows(self.tasks.get(task, {}), n, gen, f"{task} task data")
 
 
 def _encode_all(vocab: Vocab, texts: list[str], desc: str) -> list[Ids]:
