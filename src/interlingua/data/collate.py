@@ -17,6 +17,8 @@ from interlingua.tokenization.vocab import Vocab
 class Segment:
     ids: list[int]
     lang: int = 0
+    token_langs: list[int] | None = None
+    """A language per token instead of ``lang`` (code-switched text: ALM); the separator after it takes ``lang``."""
 
 
 @dataclass
@@ -54,7 +56,8 @@ def _row(segments: list[Segment], vocab: Vocab, max_len: int, reset_positions: b
         word = -1
         for j, tok in enumerate(seg.ids[:n]):
             word += int(j == 0 or starts[tok])  # the first subword of a segment always starts a word
-            out.append((tok, pos, seg.lang, k, True, word))
+            lang = seg.lang if seg.token_langs is None else seg.token_langs[j]
+            out.append((tok, pos, lang, k, True, word))
             pos += 1
         out.append((vocab.sep_id, pos, seg.lang, k, False, -1))
         pos += 1

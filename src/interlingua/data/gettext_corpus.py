@@ -299,7 +299,9 @@ def catalogs_by_lang(dirs: Iterable[Path], wanted: set[str] | None = None) -> di
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("INTERLINGUA_CACHE") or Path.home() / ".cache" / "interlingua").expanduser()
+    from interlingua.data.paths import cache_root
+
+    return cache_root()
 
 
 def gettext_cache_path(lang: str, files: list[Path], min_chars: int) -> Path:

@@ -58,3 +58,8 @@ def list_codes(rel_dir: str, suffix: str) -> list[str]:
     if not folder.is_dir():
         raise CorpusError(f"corpus folder {rel_dir} not found under data root {data_root()}")
     return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def cache_root() -> Path:
+    """``$INTERLINGUA_CACHE``, default ``~/.cache/interlingua``: derived data worth keeping between runs."""
+    return Path(os.environ.get("INTERLINGUA_CACHE") or Path.home() / ".cache" / "interlingua").expanduser()

@@ -130,6 +130,10 @@ class Pool:
     def sample_pairs(self, n: int, gen: torch.Generator) -> list[tuple[str, tuple[Ids, Ids]]]:
         return self._draw(self.pairs, n, gen, "parallel pairs")  # type: ignore[return-value]
 
+    def sample_pair_rows(self, n: int, gen: torch.Generator) -> list[tuple[str, int]]:
+        """Like :meth:`sample_pairs`, but (language, pair number): for objectives with per-pair annotations."""
+        return self._rows(self.pairs, n, gen, "parallel pairs")
+
     def sample_docs(self, n: int, gen: torch.Generator) -> list[tuple[str, list[Ids]]]:
         return self._draw(self.docs, n, gen, "documents (data.documents)")  # type: ignore[return-value]
 

@@ -9,7 +9,8 @@ P^h is head h's attention probability matrix in block ``layer`` of ``<s> x </s> 
 real tokens of the other sentence and renormalised row by row. tr(A_{x→y} A_{y→x}) = Σ_{i,j} A_{x→y}[i, j]
 A_{y→x}[j, i] is at most min(|x|, |y|), reached when both directions agree on a one-to-one alignment; so
 L ∈ [0, 1]. The pair is not masked. A row whose truncation left a sentence empty is no item. Only that
-block computes its attention explicitly (the other blocks stay on fused SDPA); blocks above it get no gradient from this loss.
+block computes its attention explicitly (the other blocks stay on fused SDPA); the block's output projection
+and feed-forward, and the blocks above it, get no gradient from this loss.
 ``layer``: 1..L counts blocks (block ℓ's queries and keys come from hidden state ℓ − 1), −1 the last.
 Inputs: translation pairs, side order random per pair. One item per pair.
 Reference: Hu et al. 2021, Explicit Alignment Objectives for Multilingual Bidirectional Encoders (NAACL).
