@@ -77,13 +77,19 @@ def test_eflomal_links_stay_in_bounds_and_the_cache_is_reused(tmp_path):
 
 def test_smoke_run_with_pure_and_switched_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERLINGUA_CACHE", str(tmp_path / "cache"))
-    recipe = tiny_recipe(tmp_path, "alm", "alm: {share: 0.5, pure_x: 0.0, pure_y: 0.0}")
+    recipe = tiny_recipe(tmp_path, "alm", "alm: {share: 0.5, pure_x: 0.0, pure_y: 0.0, mask_prob: 0.4}")
     trainer = make_trainer(tmp_path / "run", "train.steps=8", recipe=recipe)
     obj, pool = trainer.objectives[0], trainer.pool
+    assert len(obj._links(pool)["deu"]) == len(pool.pairs["deu"])  # eflomal ran once and was cached
+    # eflomal is seeded at random; a diagonal alignment makes the batches below repeatable
+    starts = obj.vocab.word_starts
+    obj.links = {lang: [{(i, i) for i in range(min(len(words(p, starts)), len(words(x, starts))))}
+                        for p, x in pool.pairs[lang]] for lang in pool.pairs}
     batch = obj.make_batch(pool, 8, torch.Generator().manual_seed(0))
     real = batch.word_ids >= 0
     mixed = [len(set(batch.lang_ids[b][real[b]].tolist())) > 1 for b in range(8)]
     assert any(mixed)  # some rows mix two languages token by token
-    rows = trainer.fit()  # eflomal is seeded at random: the batches, hence the losses, vary between runs
-    assert all(torch.isfinite(torch.tensor(r["train/alm/loss"])) and r["train/grad_norm"] > 0 for r in rows)
+    rows = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(r["train/alm/loss"])) for r in rows)
+    assert rows[-1]["train/alm/loss"] < rows[0]["train/alm/loss"]
     assert list((tmp_path / "cache" / "alignments").glob("*.npz"))
