@@ -48,3 +48,23 @@ def test_word_ids_follow_metaspace_word_starts():
 def test_word_level_vocab_makes_every_token_a_word(vocab):
     p = pack([[Segment([8, 9, 10])]], vocab, max_len=8)
     assert p.word_ids.tolist() == [[-1, 0, 1, 2, -1]]
+
+
+def test_text_prefix_ids_and_stripping(vocab):
+    """A prefix "the " adds one token before every sentence; strip_prefix removes it only where it is."""
+    assert vocab.prefix_ids == []
+    vocab.prefix = "the "
+    (with_prefix,) = vocab.encode(["a cat"])
+    assert vocab.prefix_ids == with_prefix[:1] and len(with_prefix) == 3
+    assert vocab.strip_prefix(with_prefix) == with_prefix[1:]
+    assert vocab.strip_prefix(with_prefix[1:]) == with_prefix[1:]
+
+
+def test_segments_can_share_a_segment_id(vocab):
+    """Three sentences on two sides: segment ids follow ``Segment.segment``, not the sentence index."""
+    from interlingua.data.collate import Segment, pack
+
+    p = pack([[Segment([10], 0, segment=0), Segment([11], 1, segment=1), Segment([12], 0, segment=0)]], vocab, 16)
+    assert p.segment_ids[0].tolist() == [0, 0, 0, 1, 1, 0, 0]
+    by_index = pack([[Segment([10]), Segment([11]), Segment([12])]], vocab, 16)
+    assert by_index.segment_ids[0].tolist() == [0, 0, 0, 1, 1, 2, 2]

@@ -1,4 +1,5 @@
-"""BTMLM (ERNIE-M): the placeholders, filling by argmax and by seeded sampling, no gradient into pass 1, a smoke run."""
+"""BTMLM (ERNIE-M): the placeholders, filling by argmax and by seeded sampling, no graph and no dropout in
+pass 1, the cut before counting placeholders, a smoke run."""
 from __future__ import annotations
 
 import math
@@ -6,11 +7,8 @@ import math
 import pytest
 import torch
 
-from interlingua.data.batches import TokenBatch
 from interlingua.errors import ConfigError
 from interlingua.objectives.btmlm import BTMLMConfig, fill_placeholders
-from interlingua.objectives.camlm import cross_attention_mask
-from interlingua.objectives.mlm import masked_prediction
 from tests.objectives.stateful import tiny_recipe
 from tests.training.tiny_run import make_trainer
 
@@ -48,28 +46,32 @@ def test_fill_by_argmax_and_by_seeded_sampling():
     assert torch.equal(fill_placeholders(ids, fill, flat, [7, 8]), fill_placeholders(ids, fill, flat, [7, 8]))
 
 
-def test_no_gradient_reaches_the_first_pass(tmp_path):
-    """The loss's gradient equals the gradient of pass 2 alone with ŷ fed in as constant input ids."""
-    trainer = _trainer(tmp_path)
+def test_the_first_pass_builds_no_graph_and_runs_without_dropout(tmp_path):
+    """A hook on the encoder sees two calls: pass 1 with outputs outside autograd and the model in eval mode,
+    pass 2 with a graph in train mode. ŷ may take no special token and no head row beyond the vocabulary."""
+    trainer = _trainer(tmp_path, "btmlm: {mask_prob: 0.3}", "model.dropout=0.3")
     obj, model = trainer.objectives[0], trainer.model
+    seen = []
+    model.encoder.register_forward_hook(lambda m, i, out: seen.append((out.last_hidden.requires_grad, m.training)))
     batch = obj.make_batch(trainer.pool, 4, torch.Generator().manual_seed(1))
+    model.train()
     loss, n, _ = obj(model, batch)
-    assert n > 0 and loss.requires_grad
-    assert not any(t.requires_grad for t in (batch.clean_ids, batch.input_ids))
-    loss.backward()
-    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad()
-    with torch.no_grad():
-        first = {**batch.encoder_inputs(), "input_ids": batch.clean_ids,
-                 "attn_mask": cross_attention_mask(batch.attn_mask, batch.segment_ids)}
-        y_hat = model.head("lm")(model.encoder(**first).last_hidden[batch.fill]).argmax(-1)
-    second = batch.input_ids.clone()
-    second[batch.fill] = y_hat
-    plain = TokenBatch(second, batch.attn_mask, batch.labels, batch.position_ids, batch.lang_ids, batch.segment_ids)
-    masked_prediction(model, plain, "btmlm")[0].backward()
-    for k, p in model.named_parameters():
-        if p.grad is not None:
-            torch.testing.assert_close(p.grad, grads[k])
+    assert seen == [(False, False), (True, True)] and n > 0 and loss.requires_grad
+    never = obj._never(obj.vocab.size + 4, "cpu")  # an LM head wider than the vocabulary
+    assert never[[*obj.vocab.special_ids, obj.vocab.size, obj.vocab.size + 3]].all() and never.sum() == 4 + len(
+        obj.vocab.special_ids) and not never[12]
+
+
+def test_long_sentences_are_cut_before_counting_placeholders(tmp_path):
+    """max_len 16, r = 1: x is cut to ⌊13 / 2⌋ = 6 tokens, then 6 placeholders; the row is 15 long."""
+    trainer = _trainer(tmp_path, "btmlm: {ratio: 1.0}", "data.max_len=16")
+    obj = trainer.objectives[0]
+    obj.max_len = 16
+    trainer.pool.mono["deu"] = [list(range(10, 30))]  # one 20-token sentence
+    trainer.pool.mono = {"deu": trainer.pool.mono["deu"]}
+    batch = obj.make_batch(trainer.pool, 1, torch.Generator().manual_seed(0))
+    x = (batch.segment_ids[0] == 0) & (batch.word_ids[0] >= 0)
+    assert int(x.sum()) == 6 and int(batch.fill[0].sum()) == 6 and int(batch.attn_mask[0].sum()) == 15
 
 
 def test_config_and_smoke_run(tmp_path):

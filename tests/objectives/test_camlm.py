@@ -28,20 +28,20 @@ def test_mask_of_a_three_plus_two_token_pair_by_hand():
     assert torch.equal(cross_attention_mask(real, seg)[0], want)
 
 
-def test_an_x_position_does_not_depend_on_the_rest_of_x(tmp_path):
-    """Invariance: under the mask, changing x₂ leaves the outputs at x₁ and x₃ unchanged (they see only y and
-    themselves), while it changes every y position's output."""
+def test_in_the_first_block_an_x_position_does_not_depend_on_the_rest_of_x(tmp_path):
+    """Invariance: changing x₂ leaves block 1's outputs at x₁ and x₃ exactly unchanged (they see only y and
+    themselves) and changes every y position's. From block 2 on the change reaches x₁ through y."""
     trainer = make_trainer(tmp_path / "run", recipe=tiny_recipe(tmp_path, "camlm", "camlm: {}"))
     enc = trainer.model.encoder.eval()
     ids = torch.tensor([[0, 10, 11, 12, 2, 13, 14, 2]])
     seg = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1]])
     mask = cross_attention_mask(torch.ones(1, 8, dtype=torch.bool), seg)
-    lang = torch.zeros_like(ids)
-    a = enc(ids, mask, segment_ids=seg, lang_ids=lang).last_hidden
-    b = enc(ids.index_put((torch.tensor([0]), torch.tensor([2])), torch.tensor(15)), mask, segment_ids=seg,
-            lang_ids=lang).last_hidden
-    torch.testing.assert_close(a[0, [1, 3]], b[0, [1, 3]])
-    assert not torch.allclose(a[0, 5:7], b[0, 5:7])
+    kw = {"segment_ids": seg, "lang_ids": torch.zeros_like(ids), "output_hidden_states": True}
+    a = enc(ids, mask, **kw).hidden_states
+    b = enc(ids.index_put((torch.tensor([0]), torch.tensor([2])), torch.tensor(15)), mask, **kw).hidden_states
+    assert torch.equal(a[1][0, [1, 3]], b[1][0, [1, 3]])
+    assert not torch.allclose(a[1][0, 5:7], b[1][0, 5:7])
+    assert not torch.equal(a[2][0, 1], b[2][0, 1])
 
 
 def test_smoke_run(tmp_path):

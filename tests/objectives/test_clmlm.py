@@ -24,6 +24,12 @@ def test_sides_alternate_within_one_chapter():
     assert [s.ids for s in alternating_document(VERSES, 3, 0, 64, (10, 20))] == [[8]]
 
 
+def test_segment_ids_are_the_sides_and_a_prefix_stays_on_the_first_verse():
+    """Segments 0 1 0 (language, pivot, language) rather than 0 1 2; strip drops a leading 1 after verse 0."""
+    doc = alternating_document(VERSES, 0, 0, 64, (10, 20), strip=lambda ids: ids[1:] if ids[:1] == [3] else ids)
+    assert [s.segment for s in doc] == [0, 1, 0] and [s.ids for s in doc] == [[2, 2], [], [6]]
+
+
 def test_budget_counts_the_specials():
     """<s> + (2 + </s>) + (1 + </s>) = 6 tokens: a budget of 6 keeps two sentences, 5 keeps one; the first
     sentence is kept even when it alone is over the budget (the packer cuts it)."""

@@ -93,7 +93,7 @@ def test_smoke_run_logs_both_levels_and_fills_p_bar(tmp_path, recipe):
 
 
 def test_lambda_carries_no_gradient():
-    """ĥ = x + λ(y − x) with λ = 0.5 held constant: ∂ĥ/∂x = 1 − λ = 0.5 (λ's own dependence on x is cut)."""
+    """ĥ = x + λ(y − x) with λ = 0.5 held constant: ∂ĥ/∂x = 1 − λ = 0.5 (λ's dependence on x is cut)."""
     x = torch.zeros(1, 2, requires_grad=True)
     y = torch.tensor([[1.0, 0.0], [4.0, 0.0]])
     interpolate_negatives(x, y, torch.tensor([0]), 0.5)[0, 1, 0].backward()

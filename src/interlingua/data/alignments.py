@@ -10,12 +10,14 @@ included, goes through the same path as the packer's ``word_ids``.
 Both directions are aligned and symmetrised with grow-diag (the intersection, then union links next to an
 aligned one). eflomal samples with a seed from ``/dev/urandom``, so its links differ between calls; the
 cache (``$INTERLINGUA_CACHE/alignments/<key>.npz``, default ``~/.cache/interlingua``; key = a hash of the
-token ids of every pair) makes a run, its resume and every process read the same links. Under torchrun rank 0 aligns and the others wait.
+token ids of every pair) makes a run, its resume and every process read the same links. Under torchrun
+rank 0 aligns while the others poll for the file.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -95,21 +97,25 @@ def _from_arrays(offsets: np.ndarray, flat: np.ndarray) -> list[Links]:
     return [{(int(a), int(b)) for a, b in flat[offsets[k]:offsets[k + 1]]} for k in range(len(offsets) - 1)]
 
 
-def pool_alignments(pairs: dict[str, Sequence], starts: Sequence[bool], cache: Path) -> dict[str, list[Links]]:
-    """Language -> links per pair (pivot word i, language word j), from the cache or computed and cached."""
-    path = cache / f"{corpus_key(pairs)}.npz"
+def pool_alignments(pairs: dict[str, Sequence], starts: Sequence[bool], cache: Path,
+                    strip=lambda ids: list(ids)) -> dict[str, list[Links]]:
+    """Language -> links per pair (pivot word i, language word j) of the pairs' words after ``strip`` (e.g.
+    removing a text prefix), from the cache or computed and cached. Under torchrun rank 0 aligns while the
+    others poll for the file (no collective that could time out during a long alignment)."""
+    stripped = {lang: [(strip(p), strip(x)) for p, x in pairs[lang]] for lang in sorted(pairs)}
+    path = cache / f"{corpus_key(stripped)}.npz"
     main = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     if main and not path.exists():
         arrays = {}
-        for lang in tqdm(sorted(pairs), desc="eflomal", unit="lang"):
-            rows = list(pairs[lang])
+        for lang in tqdm(sorted(stripped), desc="eflomal", unit="lang"):
+            rows = stripped[lang]
             links = eflomal_align([words(p, starts) for p, _ in rows], [words(x, starts) for _, x in rows])
             arrays[f"{lang}.offsets"], arrays[f"{lang}.links"] = _to_arrays(links)
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)  # atomic: a killed run leaves no half-written cache
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    while not path.exists():
+        time.sleep(1.0)
     with np.load(path) as z:
         return {lang: _from_arrays(z[f"{lang}.offsets"], z[f"{lang}.links"]) for lang in pairs}

@@ -19,6 +19,8 @@ class Segment:
     lang: int = 0
     token_langs: list[int] | None = None
     """A language per token instead of ``lang`` (code-switched text: ALM); the separator after it takes ``lang``."""
+    segment: int | None = None
+    """Segment id instead of the segment's index in its row (a document of many sentences, two sides: CLMLM)."""
 
 
 @dataclass
@@ -53,13 +55,13 @@ def _row(segments: list[Segment], vocab: Vocab, max_len: int, reset_positions: b
     for k, (seg, n) in enumerate(zip(segments, budget)):
         if reset_positions and k > 0:
             pos = 0
-        word = -1
+        word, index = -1, k if seg.segment is None else seg.segment
         for j, tok in enumerate(seg.ids[:n]):
             word += int(j == 0 or starts[tok])  # the first subword of a segment always starts a word
             lang = seg.lang if seg.token_langs is None else seg.token_langs[j]
-            out.append((tok, pos, lang, k, True, word))
+            out.append((tok, pos, lang, index, True, word))
             pos += 1
-        out.append((vocab.sep_id, pos, seg.lang, k, False, -1))
+        out.append((vocab.sep_id, pos, seg.lang, index, False, -1))
         pos += 1
     return out
 

@@ -1,7 +1,7 @@
 """ALM, the alternating language model: MLM over code-switched sentences built from aligned translation
 pairs.
 
-    P(major) = {(s₁, s₂) ⊆ major, (t₁, t₂) ⊆ minor : |s| ≤ 5, |t| ≤ 5, the links from s land in t and the
+    P(major) = {(s₁, s₂) ⊆ major, (t₁, t₂) ⊆ minor : |s| ≤ 5, |t| ≤ 5, links from s land in t and the
                links into t come from s, at least one link}        (phrase pairs consistent with the alignment)
     z = major with non-overlapping phrases of P replaced by their minor phrases, at most ⌊share·|major|⌋ words
     L = −Σ_{i ∈ M} log p(z_i | z̃)                                   MLM (15 %, 80/10/10) over z
@@ -12,7 +12,9 @@ vocabulary's words; alignments come from eflomal, computed once per corpus and c
 (:mod:`interlingua.data.alignments`, which says why eflomal). Where this file chose: phrases are drawn in
 random order and kept when they fit the budget and overlap no kept phrase (ALM samples phrase lengths; the
 issue fixes only the 5-word cap and the share). The share is a ceiling, ⌊share·n⌋ words, so a sentence of
-fewer than 1/share words (3 at 30 %) and one without a consistent phrase stay pure. Summed over masked tokens.
+fewer than 1/share words (3 at 30 %) and one without a consistent phrase stay pure. A text prefix
+(e5's ``query: ``) is left out of the alignment and the switching and put back once at the start. Summed over
+masked tokens.
 Inputs: translation pairs. Related: ``tlm`` (the pair side by side instead of mixed), ``mlm``.
 Reference: Yang et al. 2020, Alternating Language Modeling for Cross-Lingual Pre-Training (AAAI).
 """
@@ -104,25 +106,27 @@ class ALM(Objective):
 
     def _links(self, pool: Pool) -> dict:
         if getattr(self, "links", None) is None:  # once per run: from the cache, or eflomal
-            self.links = pool_alignments(pool.pairs, self.vocab.word_starts, cache_root() / "alignments")
+            self.links = pool_alignments(pool.pairs, self.vocab.word_starts, cache_root() / "alignments",
+                                         self.vocab.strip_prefix)
         return self.links
 
     def _row(self, pool: Pool, lang: str, k: int, gen: torch.Generator) -> Segment:
-        p_ids, x_ids = pool.pairs[lang][k]
+        p_ids, x_ids = (self.vocab.strip_prefix(ids) for ids in pool.pairs[lang][k])  # a text prefix: once, below
         x, y = (words(x_ids, self.vocab.word_starts), self.vocab.lang_index(lang)), \
             (words(p_ids, self.vocab.word_starts), self.vocab.lang_index(pool.pivot))
         links = self._links(pool)[lang][k]  # (pivot word, language word)
         u = float(torch.rand(1, generator=gen))
         if u < self.cfg.pure_x + self.cfg.pure_y:
             (w, lg) = x if u < self.cfg.pure_x else y
-            return Segment([t for word in w for t in word], lg)
+            return Segment(self.vocab.prefix_ids + [t for word in w for t in word], lg)
         x_major = bool(torch.rand(1, generator=gen) < 0.5)
         (major, ml), (minor, nl) = (x, y) if x_major else (y, x)
         oriented = {(j, i) for i, j in links} if x_major else set(links)  # (major word, minor word)
         phrases = consistent_phrases(oriented, len(major), self.cfg.max_phrase)
         kept = pick_phrases(phrases, math.floor(self.cfg.share * len(major)), gen)
         ids, token_langs = code_switch(major, minor, kept, (ml, nl))
-        return Segment(ids, ml, token_langs)
+        pre = self.vocab.prefix_ids
+        return Segment(pre + ids, ml, [ml] * len(pre) + token_langs)
 
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> TokenBatch:
         rows = [[self._row(pool, lang, k, gen)] for lang, k in pool.sample_pair_rows(n, gen)]

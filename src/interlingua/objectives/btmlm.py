@@ -9,7 +9,9 @@ monolingual sentence, then learns MLM on the sentence with that pseudo-translati
 x is a monolingual sentence of language a; the placeholders m carry language b's id (a language of the run
 other than a, drawn uniformly), segment 1 and positions restarting at 0. Under CAMLM's mask the
 placeholders see x and themselves only. Pass 1 runs under ``torch.no_grad``, so gradients flow through pass
-2 only; ŷ's positions are never masked or predicted. Summed over M_x; the item count is |M_x|.
+2 only; ŷ's positions are never masked or predicted, and ŷ never takes a special or language token. Pass 1
+runs in eval mode (no dropout). x is cut to ⌊(max_len − 3)/(1 + r)⌋ tokens first, so the placeholders keep
+the ratio r. Summed over M_x; the item count is |M_x|.
 Where this file chose: b is drawn per sentence (ERNIE-M pairs a with the languages of its parallel data);
 argmax filling by default.
 Inputs: monolingual sentences (``mono``). Related: ``camlm`` (pass 1's mask), ``tlm`` (pass 2).
@@ -79,12 +81,21 @@ class BTMLM(Objective):
     needs = ("mono",)
     heads = ("lm",)
 
+    def _never(self, width: int, device) -> torch.Tensor:
+        """(V,) bool: ids ŷ may not take: special and language tokens, and head rows beyond the vocabulary."""
+        never = torch.zeros(width, dtype=torch.bool, device=device)
+        never[torch.tensor(self.vocab.special_ids, device=device)] = True
+        never[self.vocab.size:] = True
+        return never
+
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> BTBatch:
         langs = sorted(set(pool.mono) | set(pool.pairs) | {pool.pivot})
         rows = []
+        room = (self.max_len - 3) / (1 + self.cfg.ratio)  # x's share of a row: <s> x </s> m₁ … m_k </s>
         for lang, ids in pool.sample_mono(n, gen):
             others = [b for b in langs if b != lang] or [lang]
             b = others[int(torch.randint(len(others), (1,), generator=gen))]
+            ids = list(ids[:max(1, math.floor(room))])  # cut x first, so that k = ⌈r·|x|⌉ of what is kept
             k = math.ceil(self.cfg.ratio * len(ids))
             placeholders = Segment([self.vocab.mask_id] * k, self.vocab.lang_index(b))
             rows.append([Segment(ids, self.vocab.lang_index(lang)), placeholders])
@@ -98,11 +109,15 @@ class BTMLM(Objective):
                        row_ids=torch.arange(len(rows)), seed=seed)
 
     def __call__(self, model: torch.nn.Module, batch: BTBatch) -> LossOut:
+        was_training = model.training
+        model.eval()  # no dropout while writing ŷ: the same pseudo-translation on every process
         with torch.no_grad():
             first = {**batch.encoder_inputs(), "input_ids": batch.clean_ids,
                      "attn_mask": cross_attention_mask(batch.attn_mask, batch.segment_ids)}
             hidden = model.encoder(**first).last_hidden  # (B, T, D)
             logits = model.head("lm")(hidden[batch.fill])  # (N, V)
+            logits[:, self._never(logits.shape[1], logits.device)] = float("-inf")
+        model.train(was_training)
         seeds = [(batch.seed + int(r)) % 2**62 for r in batch.row_ids] if self.cfg.sample else None
         filled = fill_placeholders(batch.input_ids, batch.fill, logits, seeds)  # (B, T): x̃ ⊕ ŷ
         second = TokenBatch(filled, batch.attn_mask, batch.labels, batch.position_ids, batch.lang_ids,

@@ -6,10 +6,10 @@ sentence only.
     L = −Σ_{i ∈ M_x} log P(x_i | y) − Σ_{i ∈ M_y} log P(y_i | x)
 
 side(i) is the segment: <s>, x and the first </s> are side 0; y and the last </s> side 1. A position of x sees
-the positions of y and itself, never the rest of x, so the prediction of a masked x_i must come from the
-translation (ERNIE-M writes P(x_i | y)). Where this file chose: ERNIE-M averages each side's loss over its
-own masked tokens, −(1/|M_x|) Σ … − (1/|M_y|) Σ …; here, so that gradient accumulation and data
-parallelism stay exact, the loss is a sum over the masked tokens of both sides and the item count is
+the positions of y and itself, never the rest of x (ERNIE-M writes P(x_i | y)). Only in the first block is
+that strict: from the second block on, y's states have seen x, so x_i hears of its neighbours through y.
+Where this file chose: ERNIE-M averages each side's loss over its own masked tokens, −(1/|M_x|) Σ … −
+(1/|M_y|) Σ …; here, so that gradient accumulation and data parallelism stay exact, the loss is a sum over the masked tokens of both sides and the item count is
 |M_x| + |M_y| (the trainer divides by the global count), which weights the two sides by their share of the
 masked tokens rather than equally. Positions restart at 0 for y and each side carries its language id, as TLM.
 The side order is random per pair (TLM's batches). The pairwise mask is built from the segment ids inside the loss (the

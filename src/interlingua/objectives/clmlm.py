@@ -7,7 +7,9 @@ between a language and its translation.
 A document is a run of consecutive verses of one Bible chapter (loader ``verses``: the run languages that
 have a Bible, each verse with its pivot translation), from a random verse on, as many verses as fit in
 ``max_tokens`` (Unicoder: 256); which side the first sentence takes is random, then sides alternate. Each
-sentence keeps its language id; positions run on through the document. Summed over masked tokens.
+sentence keeps its language id and takes its side as segment id (0 the language, 1 the pivot); positions
+run on through the document; a text prefix (e5's ``query: ``) stays on the first sentence only. Summed over
+masked tokens.
 Where this file chose: Bible chapters are the parallel documents (UDHR articles are too few per language to
 sample from, gettext catalogs have no order); a verse longer than the budget is cut by the packer.
 Inputs: ``verses``. Related: ``mlm``, ``tlm`` (two sentences instead of a document).
@@ -38,17 +40,20 @@ class CLMLMConfig(MLMConfig):
             raise ConfigError(f"objectives.clmlm.max_tokens must be at least 8, got {self.max_tokens}")
 
 
-def alternating_document(verses, start: int, first_side: int, budget: int, langs: tuple[int, int]) -> list[Segment]:
+def alternating_document(verses, start: int, first_side: int, budget: int, langs: tuple[int, int],
+                         strip=lambda ids: ids) -> list[Segment]:
     """Verses (pivot ids, lang ids, chapter) from ``start`` on, within one chapter, sides alternating from
-    ``first_side`` (0 = the language, 1 = the pivot), while the row (one <s>, one </s> each) fits ``budget``."""
+    ``first_side`` (0 = the language, 1 = the pivot; also the segment id), while the row (one <s>, one </s>
+    each) fits ``budget``. ``strip`` is applied to every verse but the first (a text prefix once per row)."""
     doc, used, chapter = [], 1, verses[start][2]
     for k in range(start, len(verses)):
         pivot_ids, lang_ids, ch = verses[k]
         side = (first_side + k - start) % 2
-        ids = lang_ids if side == 0 else pivot_ids
+        ids = list(lang_ids if side == 0 else pivot_ids)
+        ids = ids if k == start else strip(ids)
         if ch != chapter or (doc and used + len(ids) + 1 > budget):
             break
-        doc.append(Segment(list(ids), langs[side]))
+        doc.append(Segment(ids, langs[side], segment=side))
         used += len(ids) + 1
     return doc
 
@@ -65,7 +70,8 @@ class CLMLM(Objective):
         for lang, start in pool.sample_task_rows("verses", n, gen):
             first = int(torch.randint(2, (1,), generator=gen))
             langs = (self.vocab.lang_index(lang), piv)
-            rows.append(alternating_document(table[lang], start, first, self.cfg.max_tokens, langs))
+            rows.append(alternating_document(table[lang], start, first, self.cfg.max_tokens, langs,
+                                             self.vocab.strip_prefix))
         return corrupt(pack(rows, self.vocab, self.cfg.max_tokens), self.cfg, self.vocab, gen)
 
     def __call__(self, model: torch.nn.Module, batch: TokenBatch) -> LossOut:

@@ -8,8 +8,9 @@ Sentence level (x, y L2-normalised sentence vectors of a translation pair; candi
     L_s(x_i) = −log e^{s x_iᵀy_i} / (e^{s x_iᵀy_i} + Σ_{j≠i} e^{s x_iᵀĥ_ij})     (+ the y → x direction)
 
 p̄ is the mean over the last ``window`` steps of the positive's probability e^{−L_s(x_i)}, averaged over the
-global batch's anchors and both directions, kept as state (checkpointed); ζ ∈ (0, 1). At the start p̄ = 0, λ = 1 and nothing is interpolated; as the model gets the
-positives right, negatives move closer. λ carries no gradient.
+global batch's anchors and both directions, kept as state (checkpointed); ζ ∈ (0, 1). At the start p̄ = 0,
+λ = 1 and nothing is interpolated; as the model gets the positives right, negatives move closer. λ carries
+no gradient.
 
 Word level (c: the last layer's [CLS] state of ``<s> x </s> y </s>``; e_v: the output (tied input)
 embedding of token v; all normalised, scale s_w):

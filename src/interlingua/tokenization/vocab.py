@@ -53,6 +53,23 @@ class Vocab:
             texts = [self.prefix + t for t in texts]
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
+    @property
+    def prefix_ids(self) -> list[int]:
+        """The tokens ``prefix`` puts before every sentence (the tokens two different texts share at the start)."""
+        if not self.prefix:
+            return []
+        cached = getattr(self, "_prefix_ids", None)
+        if cached is None or cached[0] != self.prefix:  # the prefix may be replaced (``encode(run, prefix=…)``)
+            a, b = self.encode(["a b", "x y"])
+            n = next((k for k, (s, t) in enumerate(zip(a, b)) if s != t), min(len(a), len(b)))
+            self._prefix_ids = cached = (self.prefix, a[:n])
+        return cached[1]
+
+    def strip_prefix(self, ids: list[int]) -> list[int]:
+        """``ids`` without the leading ``prefix_ids`` (sentences joined or aligned word by word want it once)."""
+        pre = self.prefix_ids
+        return list(ids[len(pre):]) if pre and list(ids[:len(pre)]) == pre else list(ids)
+
     @functools.cached_property
     def word_starts(self) -> list[bool]:
         """Per token id: does it begin a word? Metaspace pieces mark a word start with ``▁``; a vocabulary
