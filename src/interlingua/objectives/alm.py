@@ -1,5 +1,4 @@
-"""ALM, the alternating language model: MLM over code-switched sentences built from aligned translation
-pairs.
+"""ALM, the alternating language model: MLM over code-switched sentences from aligned translation pairs.
 
     P(major) = {(s₁, s₂) ⊆ major, (t₁, t₂) ⊆ minor : |s| ≤ 5, |t| ≤ 5, links from s land in t and the
                links into t come from s, at least one link}        (phrase pairs consistent with the alignment)

@@ -1,5 +1,7 @@
-"""BTMLM, ERNIE-M's back-translation masked language modelling: the model writes a pseudo-translation of a
-monolingual sentence, then learns MLM on the sentence with that pseudo-translation as context.
+"""BTMLM, ERNIE-M's back-translation MLM: MLM on a sentence beside the model's own pseudo-translation.
+
+The model writes a pseudo-translation of a monolingual sentence, then learns MLM on the sentence with that
+pseudo-translation as context.
 
     pass 1 (no gradient):  z₁ = <s> x </s> m₁ … m_k </s>,  k = ⌈r·|x|⌉,  CAMLM attention
                            ŷ_j = argmax_v P(v | z₁, j)            (or sampled, ``sample``)

@@ -1,5 +1,4 @@
-"""CAMLM, ERNIE-M's cross-attention masked language modelling: a masked token is recovered from the other
-sentence only.
+"""CAMLM, ERNIE-M's cross-attention MLM: a masked token is recovered from the other sentence only.
 
     z = <s> x </s> y </s>, both sides masked as in MLM (15 %, 80/10/10)
     attend(i, j) = real(j) ∧ (side(i) ≠ side(j) ∨ i = j)

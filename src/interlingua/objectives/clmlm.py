@@ -1,5 +1,4 @@
-"""CLMLM, Unicoder's cross-lingual masked language modelling: MLM over a document whose sentences alternate
-between a language and its translation.
+"""CLMLM, Unicoder's cross-lingual MLM: MLM over documents whose sentences alternate between languages.
 
     d = <s> s₁ </s> t(s₂) </s> s₃ </s> t(s₄) </s> …     (every other sentence replaced by its translation)
     L = −Σ_{i ∈ M} log p(d_i | d̃)                        MLM, 15 % masked, 80/10/10

@@ -1,5 +1,6 @@
-"""CLPC, Unicoder's cross-lingual paraphrase classification: is y′ the translation of x? Half the pairs are
-true translations, half hard negatives.
+"""CLPC, Unicoder's cross-lingual paraphrase classification: is y′ the translation of x?
+
+Half the pairs are true translations, half hard negatives.
 
     y′ = y                                         (label 1)
     y′ = argmax_{c ∈ C, c ≠ y} cos(v(x), v(c))     (label 0; ``negatives: random`` takes a random c)

@@ -1,5 +1,7 @@
-"""CLSA, AMBER's cross-lingual sentence alignment: rank a sentence's translation above the batch's other
-translations and above monolingual sentences of the target language.
+"""CLSA, AMBER's cross-lingual sentence alignment: a translation against in-batch and monolingual candidates.
+
+Rank a sentence's translation above the batch's other translations and above monolingual sentences of the
+target language.
 
     c = mean over real tokens of the last layer (``pooling``; [CLS] optional)
     L(x) = −log e^{s·c_xᵀc_y} / Σ_{y′ ∈ P ∪ M} e^{s·c_xᵀc_{y′}}

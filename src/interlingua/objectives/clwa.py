@@ -1,5 +1,7 @@
-"""CLWA, AMBER's cross-lingual word alignment: the attention of one direction should be the transpose of the
-other's, on a translation pair concatenated as in TLM.
+"""CLWA, AMBER's cross-lingual word alignment: attention from x to y should mirror attention from y to x.
+
+On a translation pair concatenated as in TLM, the attention of one direction should be the transpose of
+the other's.
 
     A^h_{x→y}[i, j] = P^h[i, j] / Σ_{j′ ∈ y} P^h[i, j′]     i ∈ x, j ∈ y   (|x| × |y|)
     A^h_{y→x}[j, i] = P^h[j, i] / Σ_{i′ ∈ x} P^h[j, i′]     (|y| × |x|)

@@ -1,5 +1,7 @@
-"""CLWR, Unicoder's cross-lingual word recovery: rebuild each word of x from the words of its translation y,
-then recover x's tokens from that rebuilt sequence.
+"""CLWR, Unicoder's cross-lingual word recovery: x's tokens recovered from x rebuilt out of y's words.
+
+Rebuild each word of x from the words of its translation y, then recover x's tokens from that rebuilt
+sequence.
 
     A_ij = wᵀ[x_i; y_j; x_i ⊙ y_j]          w ∈ R^{3D}; x_i, y_j input (word) embeddings
     x_i^t = Σ_j softmax_j(A_ij) · y_j        over the real tokens j of y

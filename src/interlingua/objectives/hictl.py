@@ -1,5 +1,7 @@
-"""HICTL, hierarchical contrastive learning: sentence-level InfoNCE with interpolated hard negatives, plus a
-word-level contrast of a pair's [CLS] state against the vocabulary.
+"""HICTL, hierarchical contrastive learning: sentence and word-level contrast with hard negatives.
+
+Sentence-level InfoNCE with interpolated hard negatives, plus a word-level contrast of a pair's [CLS] state
+against the vocabulary.
 
 Sentence level (x, y L2-normalised sentence vectors of a translation pair; candidates the global batch):
 
