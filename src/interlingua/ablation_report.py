@@ -78,12 +78,14 @@ def plot(summary: dict, path: Path) -> Path:
             cell = rows[name].get(key)
             if not cell:
                 continue
-            ax.bar(x, cell["mean"], yerr=cell["std"], capsize=4, color=f"C{x}", alpha=0.75)
+            # Points, not bars from zero: variants differ by a point or two on scales of 0-100.
+            ax.errorbar(x, cell["mean"], yerr=cell["std"] or 0.0, fmt="s", color=f"C{x}", capsize=4, markersize=7)
             ax.plot([x] * cell["n"], list(cell["values"].values()), "o", color="black", markersize=3)
         if summary["start"] and key in summary["start"]:
             ax.axhline(summary["start"][key], color="gray", linestyle="--", linewidth=1, label="start")
             ax.legend(fontsize=7)
         ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+        ax.set_xlim(-0.6, len(names) - 0.4)
         ax.set_title(m["label"] + ("" if m["higher_is_better"] else " ↓"), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
