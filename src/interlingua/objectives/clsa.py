@@ -29,7 +29,9 @@ from interlingua.data.pair_batches import PairBatch, encode_side, side_keys
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
-from interlingua.objectives.translation_ranking import embed, gather_rows, ranking_loss_sum, sample_pair_batch
+from interlingua.objectives.translation_ranking import (
+    embed, in_batch_candidates, ranking_loss_sum, sample_pair_batch,
+)
 from interlingua.registry import register
 
 
@@ -81,17 +83,12 @@ class CLSA(Objective):
 
     def __call__(self, model: torch.nn.Module, batch: PairBatch) -> LossOut:
         x, y = self._vectors(model, batch.src), self._vectors(model, batch.tgt)  # (B, D)
-        gather = gather_rows if self.cfg.gather else (lambda t: (t, 0))
-        all_y, offset = gather(y)  # (C, D)
-        src_keys, tgt_keys = gather(batch.src_key)[0], gather(batch.tgt_key)[0]  # (C,)
+        _, all_y, labels, dup_p = in_batch_candidates(x, y, batch, self.cfg.gather)  # (C, D), (B,), (B, C)
         if batch.shared is not None:
             mono, mono_keys = self._vectors(model, batch.shared), batch.shared_key  # (M, D), (M,)
         else:
             mono, mono_keys = y[:0], batch.tgt_key[:0]
-        labels = offset + torch.arange(len(batch), device=x.device)  # (B,)
-        dup = (batch.tgt_key[:, None] == torch.cat([tgt_keys, mono_keys])[None])  # (B, C + M): same target text
-        dup[:, :len(src_keys)] |= batch.src_key[:, None] == src_keys[None]  # or the same source: a disguised positive
-        dup[torch.arange(len(batch), device=x.device), labels] = False
+        dup = torch.cat([dup_p, batch.tgt_key[:, None] == mono_keys[None]], 1)  # (B, C + M)
         loss, correct = clsa_loss_sum(x, all_y, mono, labels, self.cfg.scale, dup)
         n = len(batch)
         return loss, n, {"train/clsa/loss_sum": float(loss.detach()), "train/clsa/correct": float(correct),

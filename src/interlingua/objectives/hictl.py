@@ -42,7 +42,9 @@ from interlingua.errors import ConfigError
 from interlingua.models.encoder import pool as pool_hidden
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
 from interlingua.objectives.tlm import concatenate
-from interlingua.objectives.translation_ranking import embed, gather_rows, pair_batch, ranking_loss_sum
+from interlingua.objectives.translation_ranking import (
+    embed, gather_rows, in_batch_candidates, pair_batch, ranking_loss_sum,
+)
 from interlingua.registry import register
 
 
@@ -171,12 +173,7 @@ class HICTL(Objective):
     def _sentence(self, model: nn.Module, batch: PairBatch) -> tuple[torch.Tensor, float]:
         x = F.normalize(embed(model.encoder, batch.src, self.cfg.pooling).float(), dim=-1)  # (B, D)
         y = F.normalize(embed(model.encoder, batch.tgt, self.cfg.pooling).float(), dim=-1)
-        all_x, offset = gather_rows(x)  # (C, D)
-        all_y, _ = gather_rows(y)
-        src_keys, tgt_keys = gather_rows(batch.src_key)[0], gather_rows(batch.tgt_key)[0]
-        labels = offset + torch.arange(len(batch), device=x.device)  # (B,)
-        dup = (batch.src_key[:, None] == src_keys[None]) | (batch.tgt_key[:, None] == tgt_keys[None])  # (B, C)
-        dup[torch.arange(len(batch), device=x.device), labels] = False
+        all_x, all_y, labels, dup = in_batch_candidates(x, y, batch)  # (C, D), (C, D), (B,), (B, C)
         power = self.cfg.zeta * self.state.mean()
         loss, correct, prob = sentence_loss_sum(x, all_y, labels, self.cfg.scale, power, dup)
         if self.cfg.bidirectional:

@@ -149,16 +149,24 @@ def pair_batch(drawn: list, pivot: str, vocab, max_len: int) -> PairBatch:
     return PairBatch.build(src, tgt, vocab, max_len)
 
 
-def ranking_terms(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, cfg: Any, name: str) -> LossOut:
-    """Normalise, gather candidates, mask duplicates and sum L(x→y) (+ L(y→x)) over this process's rows."""
-    x, y = F.normalize(x.float(), dim=-1), F.normalize(y.float(), dim=-1)  # (B, D)
-    gather = gather_rows if cfg.gather else (lambda t: (t, 0))
-    all_x, offset = gather(x)  # (C, D)
-    all_y, _ = gather(y)
-    src_keys, tgt_keys = gather(batch.src_key)[0], gather(batch.tgt_key)[0]  # (C,)
+def in_batch_candidates(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, gather: bool = True):
+    """(B, D) local sources and targets -> the global batch's (C, D) sources and targets (gathered with
+    gradients when ``gather``), (B,) column of each local row's positive, (B, C) disguised positives (same
+    source or same target text) to mask."""
+    gather_fn = gather_rows if gather else (lambda t: (t, 0))
+    all_x, offset = gather_fn(x)  # (C, D)
+    all_y, _ = gather_fn(y)
+    src_keys, tgt_keys = gather_fn(batch.src_key)[0], gather_fn(batch.tgt_key)[0]  # (C,)
     labels = offset + torch.arange(len(batch), device=x.device)  # (B,)
     dup = (batch.src_key[:, None] == src_keys[None]) | (batch.tgt_key[:, None] == tgt_keys[None])  # (B, C)
     dup[torch.arange(len(batch), device=x.device), labels] = False
+    return all_x, all_y, labels, dup
+
+
+def ranking_terms(x: torch.Tensor, y: torch.Tensor, batch: PairBatch, cfg: Any, name: str) -> LossOut:
+    """Normalise, gather candidates, mask duplicates and sum L(x→y) (+ L(y→x)) over this process's rows."""
+    x, y = F.normalize(x.float(), dim=-1), F.normalize(y.float(), dim=-1)  # (B, D)
+    all_x, all_y, labels, dup = in_batch_candidates(x, y, batch, cfg.gather)
     loss, correct = ranking_loss_sum(x, all_y, labels, cfg.margin, cfg.scale, dup)
     if cfg.bidirectional:
         back, back_correct = ranking_loss_sum(y, all_x, labels, cfg.margin, cfg.scale, dup)
