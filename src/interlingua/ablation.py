@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -62,6 +62,7 @@ class AblationPlan:
     quick: bool
     langs: list[str] | None = None  # suite languages (None: the plan's own)
     profile: str | None = None
+    skip: list[str] = field(default_factory=list)  # suite parts not run (not part of the plan's identity)
     steps: int = field(default=0, init=False)
 
     def cell_overrides(self, variant: str, seed: int) -> list[str]:
@@ -120,7 +121,7 @@ def _plan_dict(plan: AblationPlan) -> dict:
 
 
 def _suite_plan(plan: AblationPlan):
-    return plan_for(plan.quick, plan.langs)
+    return replace(plan_for(plan.quick, plan.langs), skip=tuple(plan.skip))
 
 
 def _write(path: Path, result: dict) -> None:

@@ -30,7 +30,7 @@ def cmd_ablate(a: argparse.Namespace) -> None:
     seeds = list(range(a.seeds or profile.seeds))
     quick = profile.quick if a.suite is None else a.suite == "quick"
     plan = AblationPlan(recipe, list(a.overrides), variants, seeds, quick,
-                        langs=a.langs.split(",") if a.langs else None, profile=a.profile)
+                        langs=a.langs.split(",") if a.langs else None, profile=a.profile, skip=a.skip or [])
     run_ablation(plan, Path(a.out))
     print((Path(a.out) / "ablation.md").read_text(encoding="utf-8"))
     print(f"wrote {a.out}/ablation.md, ablation.json, ablation.png and report.html")
@@ -45,7 +45,12 @@ def cmd_eval(a: argparse.Namespace) -> None:
     langs = a.langs.split(",") if a.langs else None
     given = {k: getattr(a, k) for k in a.option_dests if getattr(a, k, None) is not None}  # a wrong one: error
     run = evaluator(a.task, **given)
-    results = [run(get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size), langs) for spec in a.model]
+    if getattr(registry.get("evaluator", a.task).cls, "model_loader", None) == "translator":  # bleu: a generator
+        from interlingua.translation import load_translator
+
+        results = [run(load_translator(spec), langs) for spec in a.model]
+    else:
+        results = [run(get_embedder(spec, pooling=a.pooling, batch_size=a.batch_size), langs) for spec in a.model]
     out = Path(a.out or (a.model[0] if Path(a.model[0]).is_dir() else "runs/eval"))
     out.mkdir(parents=True, exist_ok=True)
     # An evaluator may write its own outputs (the suite: suite.json + report.html); else table, JSON and PNGs.
@@ -54,7 +59,11 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    if a.format == "hf":
+    if a.format == "hf" and a.tgt_lang:
+        from interlingua.cli_generate import export_seq2seq_run
+
+        export_seq2seq_run(a)
+    elif a.format == "hf":
         from interlingua.models.hf import export_hf
 
         if a.pooling or a.lang or a.prefix is not None:
@@ -127,6 +136,13 @@ def cmd_mine(a: argparse.Namespace) -> None:
                    progress=not a.quiet)
     where = "stdout" if a.out == "-" else a.out
     print(f"mined {n} pairs to {where}", file=sys.stderr)
+
+
+def cmd_serve(a: argparse.Namespace) -> None:
+    from interlingua.serve.config import from_args
+    from interlingua.serve.server import serve
+
+    serve(from_args(a))
 
 
 def cmd_tokenizer(a: argparse.Namespace) -> None:
@@ -228,6 +244,8 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     ab.add_argument("--seeds", type=positive_int, help="seeds 0..N-1 (default: the profile's, cpu 2, gpu 3)")
     ab.add_argument("--suite", choices=["quick", "full"], help="suite plan (default: the profile's)")
     ab.add_argument("--langs", help="suite languages, comma-separated (default: the plan's)")
+    ab.add_argument("--skip", action="append", choices=["tatoeba", "flores", "bucc", "sib200", "align"],
+                    help="a suite part not to run (repeatable), e.g. when only some figures are wanted")
     ab.add_argument("--out", required=True, help="ablation folder; rerun the same command to resume")
     ab.add_argument("overrides", nargs="*", help="key.sub=value overrides for every variant")
     ab.set_defaults(fn=cmd_ablate)
@@ -276,6 +294,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--pooling", choices=["mean", "cls"], help="default: the run's eval.pooling, else mean")
     x.add_argument("--lang", help="the language a run with language embeddings is fixed to")
     x.add_argument("--prefix", help="default prompt put before every sentence (baseline:me5-small: 'query: ')")
+    x.add_argument("--tgt-lang", help="hf, a run with a decoder: write an EncoderDecoderModel generating this language")
     x.add_argument("--force", action="store_true",
                    help="write into a non-empty folder no export wrote: only the exported files are replaced")
     x.set_defaults(fn=cmd_export)
@@ -311,6 +330,12 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     _with_encoder(mi, model_default="baseline:me5-small", options=False)
     mi.set_defaults(fn=cmd_mine)
 
+    from interlingua.serve.config import add_arguments
+
+    sv = sub.add_parser("serve", help="HTTP API: OpenAI-style /v1/embeddings, /search, /align and a page at /")
+    add_arguments(sv)
+    sv.set_defaults(fn=cmd_serve)
+
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -342,7 +367,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interlingua", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_training_commands, _add_model_commands, _add_data_commands):
+    from interlingua.cli_generate import add_generation_commands
+
+    for add in (_add_training_commands, _add_model_commands, _add_data_commands, add_generation_commands):
         add(sub)
     return p
 

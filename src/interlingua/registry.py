@@ -30,7 +30,7 @@ _PROVIDERS: dict[str, str | tuple[str, ...]] = {
     "objective": "interlingua.objectives",
     "data": "interlingua.data.loaders",
     "evaluator": ("interlingua.evaluation.tasks", "interlingua.evaluation.bucc", "interlingua.evaluation.sib200",
-                  "interlingua.evaluation.align", "interlingua.evaluation.suite"),
+                  "interlingua.evaluation.align", "interlingua.evaluation.suite", "interlingua.evaluation.bleu"),
 }
 
 

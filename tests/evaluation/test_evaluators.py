@@ -15,7 +15,7 @@ from interlingua.evaluation.tasks import evaluate_flores, evaluate_tatoeba, eval
 
 
 def test_registry_holds_the_tasks_with_descriptions() -> None:
-    assert registry.names("evaluator") == ["align", "bucc", "flores", "sib200", "suite", "tatoeba"]
+    assert registry.names("evaluator") == ["align", "bleu", "bucc", "flores", "sib200", "suite", "tatoeba"]
     assert registry.get("evaluator", "tatoeba").cls is evaluate_tatoeba
     assert registry.get("evaluator", "flores").cls is evaluate_flores
     assert registry.get("evaluator", "bucc").cls is evaluate_mining
@@ -25,7 +25,7 @@ def test_registry_holds_the_tasks_with_descriptions() -> None:
 
 
 def test_unknown_task_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown evaluator 'tatoba'; known: align, bucc, flores, sib200, suite, tatoeba\. Did you mean tatoeba"):
+    with pytest.raises(ConfigError, match=r"unknown evaluator 'tatoba'; known: align, bleu, bucc, flores, sib200, suite, tatoeba\. Did you mean tatoeba"):
         evaluator("tatoba")
 
 
@@ -41,7 +41,7 @@ def test_cli_task_choices_come_from_the_registry(capsys: pytest.CaptureFixture[s
     assert list(task.choices) == registry.names("evaluator")
     with pytest.raises(SystemExit):
         main(["eval", "nope", "--model", "baseline:char-tfidf"])
-    assert "invalid choice: 'nope' (choose from 'align', 'bucc', 'flores', 'sib200', 'suite', 'tatoeba')" in capsys.readouterr().err
+    assert "invalid choice: 'nope' (choose from 'align', 'bleu', 'bucc', 'flores', 'sib200', 'suite', 'tatoeba')" in capsys.readouterr().err
 
 
 def fake_task(embedder, langs: list[str] | None, scale: float = 1.0) -> dict:
@@ -73,7 +73,7 @@ def test_a_registered_task_runs_from_the_cli(tmp_path: Path, monkeypatch: pytest
 def test_list_evaluators_prints_names_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "evaluators"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["align", "bucc", "flores", "sib200", "suite", "tatoeba"]
+    assert [line.split()[0] for line in lines] == ["align", "bleu", "bucc", "flores", "sib200", "suite", "tatoeba"]
     assert all(registry.get("evaluator", line.split()[0]).description in line for line in lines)
 
 

@@ -68,6 +68,7 @@ class SuitePlan:
     n_distractors: int  # bucc, per side
     align_layer: str | None  # "all" sweeps, None: the default layer
     align_examples: int = 3  # sentence pairs per gold set kept for the report's heatmaps
+    skip: tuple[str, ...] = ()  # parts not to run (e.g. an ablation that needs only some figures)
 
     def with_langs(self, langs: list[str] | None) -> SuitePlan:
         if langs is None:
@@ -93,7 +94,10 @@ def plan_for(quick: bool, langs: list[str] | None = None, max_sentences: int | N
 def _parts(plan: SuitePlan, progress: bool) -> list[tuple[str, list[str] | None, dict]]:
     """(task, langs, options) for each part of ``plan``."""
     as_list = (lambda x: list(x) if x is not None else None)
-    return [
+    unknown = sorted(set(plan.skip) - {"tatoeba", "flores", "bucc", "sib200", "align"})
+    if unknown:
+        raise ConfigError(f"suite: cannot skip {', '.join(unknown)}: the parts are tatoeba, flores, bucc, sib200, align")
+    parts = [
         ("tatoeba", as_list(plan.tatoeba), {"max_sentences": plan.max_sentences, "progress": progress}),
         ("flores", list(plan.flores), {"max_sentences": plan.max_sentences, "progress": progress}),
         ("bucc", list(plan.bucc), {"n_distractors": plan.n_distractors}),
@@ -101,6 +105,7 @@ def _parts(plan: SuitePlan, progress: bool) -> list[tuple[str, list[str] | None,
         ("align", None, {"pairs": list(ALIGN_PAIRS), "layer": plan.align_layer, "examples": plan.align_examples,
                          "progress": progress}),
     ]
+    return [part for part in parts if part[0] not in plan.skip]
 
 
 def headline(parts: dict[str, dict]) -> dict[str, dict]:

@@ -70,7 +70,14 @@ HEADS = {
     "tgt_encoder": lambda cfg, enc: Encoder(cfg),  # dual encoder with unshared weights (translation_ranking)
     "qa": lambda cfg, enc: TwoTowerHead(cfg),
     "nli": lambda cfg, enc: PairClassifierHead(cfg, 4, 3),
+    "decoder": lambda cfg, enc: _decoder(cfg, enc),  # generation (dae, xae, bt): models.seq2seq
 }
+
+
+def _decoder(cfg: ModelConfig, enc: Encoder) -> nn.Module:
+    from interlingua.models.seq2seq import Decoder  # it imports LMHead from here
+
+    return Decoder(cfg, enc.embeddings)
 
 
 def table_head(name: str, model: "PretrainModel") -> nn.Module:

@@ -123,12 +123,12 @@ def _import_embeddings(hf: dict, sd: dict[str, Tensor], family: str, folder: Pat
     return {"embeddings.position.weight": positions, **tables}
 
 
-def load_hf_into(model: PretrainModel | Encoder, folder: Path) -> None:
+def load_hf_into(model: PretrainModel | Encoder, folder: Path) -> dict[str, Tensor]:
     """Copy a local BERT / XLM-R folder's weights into ``model``, whose config must match theirs.
 
     Build the model from :func:`from_hf`'s config to be sure; a mismatch is a :class:`CheckpointError`. Heads the model has but the checkpoint
     lacks keep their initialisation (with a warning); heads the checkpoint has but the model lacks are
-    skipped.
+    skipped. Returns the checkpoint's weights by our names (heads the model lacks included).
     """
     folder = Path(folder)
     cfg, loaded = from_hf(folder)
@@ -141,6 +141,7 @@ def load_hf_into(model: PretrainModel | Encoder, folder: Path) -> None:
         log.warning("%s has no weights for %s; they keep their initialisation", folder, ", ".join(missing))
     state.update({k: v.to(state[k].dtype) for k, v in loaded.items() if k in state})
     model.load_state_dict(state)
+    return loaded
 
 
 def _check_same_shape(ours: ModelConfig, theirs: ModelConfig, folder: Path) -> None:

@@ -16,7 +16,7 @@ from interlingua.weights import latest_checkpoint, load_model
 RUN_MARKER = "interlingua.json"
 
 
-def _weights_file(run_dir: Path) -> Path:
+def weights_file(run_dir: Path) -> Path:
     final = run_dir / "model.safetensors"
     if final.exists():
         return final
@@ -33,6 +33,11 @@ def _run_info(run_dir: Path) -> dict:
     return json.loads(marker.read_text(encoding="utf-8"))
 
 
+def run_langs(run_dir: Path | str) -> list[str]:
+    """The rows of a run's language table."""
+    return list(_run_info(Path(run_dir))["langs"])
+
+
 def load_run_config(run_dir: Path | str) -> RunConfig:
     return _build(RunConfig, _run_info(Path(run_dir))["config"], "")
 
@@ -44,7 +49,7 @@ def load_run(run_dir: Path | str) -> tuple[PretrainModel, Vocab, RunConfig]:
     vocab = load_vocab(run_dir / "tokenizer")
     vocab.langs, vocab.prefix = info["langs"], cfg.model.text_prefix
     model = _model_of(cfg, vocab)
-    load_model(model, _weights_file(run_dir))
+    load_model(model, weights_file(run_dir))
     return model.eval(), vocab, cfg
 
 

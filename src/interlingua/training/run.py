@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from interlingua import registry
-from interlingua.config import RunConfig, to_dict
+from interlingua.config import ModelConfig, RunConfig, to_dict
 from interlingua.data.pool import build_pool
 from interlingua.errors import ConfigError
 from interlingua.models.heads import PretrainModel
@@ -52,7 +52,7 @@ def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_d
     if (tok_dir / "tokenizer.json").exists():
         vocab = load_vocab(tok_dir)
     elif source:
-        vocab = load_vocab(source)
+        vocab = load_vocab(Path(source) / "tokenizer" if is_run(source) else source)
         if d.main:
             save_vocab(vocab.tokenizer, langs, tok_dir)
     elif d.main:
@@ -60,8 +60,26 @@ def prepare_vocab(cfg: RunConfig, pairs: dict[str, list[tuple[str, str]]], run_d
                             alpha=cfg.data.alpha, sample_sentences=cfg.data.vocab_sample_sentences, seed=cfg.train.seed)
     distributed.barrier(d)
     vocab = load_vocab(tok_dir) if not source else vocab
-    vocab.langs, vocab.prefix = langs, cfg.model.text_prefix
+    vocab.langs, vocab.prefix = _init_langs(source, langs), cfg.model.text_prefix
     return vocab
+
+
+def is_run(folder: str | Path) -> bool:
+    return bool(folder) and (Path(folder) / RUN_MARKER).exists()
+
+
+def _init_langs(source: str, langs: list[str]) -> list[str]:
+    """A run folder as ``model.init`` fixes the rows of the language table: its own language list."""
+    if not is_run(source):
+        return langs
+    from interlingua.models.pretrained import run_langs
+
+    theirs = run_langs(Path(source))
+    extra = sorted(set(langs) - set(theirs))
+    if extra:
+        raise ConfigError(f"model.init={source} was trained on {', '.join(theirs)}; data.langs adds {', '.join(extra)}, "
+                          "which its language table has no row for")
+    return theirs
 
 
 def resolve_init(init: str) -> str:
@@ -73,17 +91,35 @@ def resolve_init(init: str) -> str:
     return init
 
 
+def _init_source(init: str) -> tuple[ModelConfig, Callable[[PretrainModel], dict]]:
+    """``model.init``'s model config and a loader that fills a model and returns the checkpoint's weights by our
+    names: a run folder (heads included) or a Hugging Face folder."""
+    folder = Path(init)
+    if is_run(folder):
+        from interlingua.models.pretrained import load_run_config, weights_file
+        from interlingua.weights import load_safetensors
+
+        def load_run_weights(model: PretrainModel) -> dict:
+            state = load_safetensors(weights_file(folder))
+            model.load_state_dict({k: v for k, v in state.items() if k in model.state_dict()}, strict=False)
+            return state
+
+        return load_run_config(folder).model, load_run_weights
+    from interlingua.models.hf import from_hf, load_hf_into
+
+    return from_hf(folder)[0], lambda model: load_hf_into(model, folder)
+
+
 def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> PretrainModel:
     init = resolve_init(cfg.model.init)
     if init:
-        from interlingua.models.hf import from_hf, load_hf_into
-
-        init_cfg, _ = from_hf(Path(init))
+        init_cfg, load = _init_source(init)
         for key in ("lang_embeddings", "n_segments"):
             if getattr(cfg.model, key) and not getattr(init_cfg, key):
                 raise ConfigError(f"model.{key}={getattr(cfg.model, key)} does not fit model.init={cfg.model.init}, "
                                   f"which has none; set model.{key} to {getattr(init_cfg, key)} or start from scratch")
-        keep = {k: getattr(cfg.model, k) for k in ("dropout", "attn_dropout", "init", "freeze_embeddings", "text_prefix")}
+        keep = {k: getattr(cfg.model, k) for k in ("dropout", "attn_dropout", "init", "freeze_embeddings",
+                                                    "freeze_encoder", "text_prefix")}
         cfg.model = dataclasses.replace(init_cfg, **keep)
     cfg.model.vocab_size = cfg.model.vocab_size or vocab.size
     if cfg.model.lang_embeddings and not cfg.model.n_langs:
@@ -92,10 +128,20 @@ def build_model(cfg: RunConfig, vocab: Vocab, objectives: list[Objective]) -> Pr
         raise ConfigError(f"model.vocab_size={cfg.model.vocab_size} is smaller than the tokenizer's {vocab.size}")
     model = model_for(cfg.model, objectives)
     if init:
-        load_hf_into(model, Path(init))
+        init_missing_heads(model, load(model))
     if cfg.model.freeze_embeddings:
         model.encoder.embeddings.word.weight.requires_grad_(False)
+    if cfg.model.freeze_encoder:
+        model.encoder.requires_grad_(False)
     return model
+
+
+def init_missing_heads(model: PretrainModel, loaded: dict) -> None:
+    """Heads with an ``init_from(model, loaded)`` (the decoder: XNLG copies the encoder's blocks and LM head)
+    that ``model.init`` has no weights for initialise themselves from the loaded model and checkpoint."""
+    for name, head in model.heads.items():
+        if hasattr(head, "init_from") and not any(k.startswith(f"heads.{name}.") for k in loaded):
+            head.init_from(model, loaded)
 
 
 def load_data(cfg: RunConfig) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, list]]]:
