@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from interlingua.config import ModelConfig
-from interlingua.models.encoder import Block, Encoder, ema_update, momentum_copy
+from interlingua.models.encoder import Block, Encoder, ema_update, eval_mode, momentum_copy
 
 B, T, D, H, V = 2, 5, 16, 2, 30
 IDS = torch.tensor([[5, 9, 12, 7, 3], [8, 8, 21, 4, 1]])  # (B, T); example 1's last token is padding
@@ -209,3 +209,15 @@ def test_ema_update_on_distinct_values() -> None:
     assert twin.layers[0].ff_out.bias[:2].tolist() == [2.0, 2.0]
     for t0, t, p in zip(before, twin.parameters(), enc.parameters(), strict=True):
         torch.testing.assert_close(t, 0.75 * t0 + 0.25 * p)
+
+
+@pytest.mark.parametrize("start_training", [True, False])
+def test_eval_mode_restores_the_mode_even_after_an_error(start_training: bool) -> None:
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5))
+    model.train(start_training)
+    with eval_mode(model):
+        assert not model.training and not model[0].training
+    assert model.training is start_training
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("inside")
+    assert model.training is start_training and model[0].training is start_training

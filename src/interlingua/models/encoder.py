@@ -15,6 +15,7 @@ SDPA self-attention and a GELU feed-forward network. Parameter names follow Hugg
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -210,6 +211,17 @@ def pool(hidden: torch.Tensor, attn_mask: torch.Tensor, how: str = "mean") -> to
         raise ValueError(f"pooling must be 'cls' or 'mean', got {how!r}")
     m = attn_mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Run the block with ``model`` in eval mode (no dropout), then restore its mode, also on an exception."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def momentum_copy(encoder: nn.Module) -> nn.Module:

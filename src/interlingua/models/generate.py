@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from interlingua.data.batches import TokenBatch
+from interlingua.models.encoder import eval_mode
 from interlingua.models.seq2seq import KVCache, decoder_of, default_max_len, encode_source
 
 NEG = -1.0e9
@@ -67,13 +68,9 @@ def generate(model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.Tens
     or a (B,) tensor of rows)."""
     if cfg.beam < 1:
         raise ValueError(f"beam must be >= 1, got {cfg.beam}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         search = greedy if cfg.beam == 1 else beam_search
         return search(model, src, tgt_lang, special, cfg)
-    finally:
-        model.train(was_training)
 
 
 class Stepper:

@@ -30,6 +30,7 @@ from interlingua.data.batches import TokenBatch
 from interlingua.data.collate import Segment, pack
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
+from interlingua.models.encoder import eval_mode
 from interlingua.objectives.base import LossOut, Objective
 from interlingua.objectives.camlm import cross_attention_mask
 from interlingua.objectives.mlm import MLMConfig, corrupt, masked_prediction
@@ -111,15 +112,13 @@ class BTMLM(Objective):
                        row_ids=torch.arange(len(rows)), seed=seed)
 
     def __call__(self, model: torch.nn.Module, batch: BTBatch) -> LossOut:
-        was_training = model.training
-        model.eval()  # no dropout while writing ŷ: the same pseudo-translation on every process
-        with torch.no_grad():
+        # eval mode (no dropout) while writing ŷ: the same pseudo-translation on every process
+        with eval_mode(model), torch.no_grad():
             first = {**batch.encoder_inputs(), "input_ids": batch.clean_ids,
                      "attn_mask": cross_attention_mask(batch.attn_mask, batch.segment_ids)}
             hidden = model.encoder(**first).last_hidden  # (B, T, D)
             logits = model.head("lm")(hidden[batch.fill])  # (N, V)
             logits[:, self._never(logits.shape[1], logits.device)] = float("-inf")
-        model.train(was_training)
         seeds = [(batch.seed + int(r)) % 2**62 for r in batch.row_ids] if self.cfg.sample else None
         filled = fill_placeholders(batch.input_ids, batch.fill, logits, seeds)  # (B, T): x̃ ⊕ ŷ
         second = TokenBatch(filled, batch.attn_mask, batch.labels, batch.position_ids, batch.lang_ids,

@@ -27,6 +27,7 @@ from interlingua.data.collate import Segment, pack
 from interlingua.data.pair_batches import PairBatch, encode_side, side_keys
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
+from interlingua.models.encoder import eval_mode
 from interlingua.models.heads import SentencePairHead
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
 from interlingua.objectives.nsp import nsp_loss_sum
@@ -91,12 +92,9 @@ class CLPC(Objective):
         if self.cfg.negatives == "random":
             return batch.drawn
         same = batch.tgt_key[:, None] == batch.shared_key[None]  # (B, C)
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             x = F.normalize(embed(model.encoder, batch.src, "mean").float(), dim=-1)  # (B, D)
             c = F.normalize(embed(model.encoder, batch.shared, "mean").float(), dim=-1)  # (C, D)
-        model.train(was_training)
         return hardest(x, c, same)
 
     def __call__(self, model: nn.Module, batch: CLPCBatch) -> LossOut:
