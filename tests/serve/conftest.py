@@ -40,6 +40,13 @@ def index_specs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return [f"deu:{folder / 'deu.txt'}", str(folder / "mixed.tsv")]
 
 
+class Chunked(bytes):
+    """A body :class:`LiveServer` sends with ``Transfer-Encoding: chunked`` (no Content-Length), 8 KiB a chunk."""
+
+    def chunks(self) -> list[bytes]:
+        return [self[i: i + 8192] for i in range(0, len(self), 8192)]
+
+
 class LiveServer:
     """``request`` returns (status, parsed JSON or text); one connection per call unless ``conn`` is given."""
 
@@ -56,7 +63,9 @@ class LiveServer:
         own = conn is None
         conn = conn or self.connect()
         try:
-            conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+            payload = iter(data.chunks()) if isinstance(data, Chunked) else data
+            conn.request(method, path, body=payload, headers={"Content-Type": "application/json", **(headers or {})},
+                         encode_chunked=isinstance(data, Chunked))
             response = conn.getresponse()
             raw = response.read()
         finally:

@@ -2,12 +2,14 @@
 passes, search and alignment answer what the library computes, and every bad request is a 4xx."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
 import threading
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +20,10 @@ from interlingua.encoding import load_encoder
 from interlingua.errors import ConfigError
 from interlingua.evaluation.align import default_layer, predict_links
 from interlingua.evaluation.word_alignment import GoldPair
+from interlingua.serve.app import embeddings, error_response, host_name, search
 from interlingua.serve.config import API_KEY_ENV, ServeConfig, from_args
-from tests.serve.conftest import DEU, ENG, LiveServer, live_server
+from interlingua.serve.schemas import EmbeddingsRequest, SearchRequest
+from tests.serve.conftest import DEU, ENG, Chunked, LiveServer, live_server
 
 LONG = " ".join(["the big red house"] * 12)  # 48 words + 2 specials, over the tiny model's 32 positions
 
@@ -83,6 +87,7 @@ def test_overlength_input_is_truncated_by_default(server: LiveServer, run_dir: P
     np.testing.assert_allclose(vectors_of(body), reference(run_dir, [LONG]), atol=1e-5)
 
 
+# Bodies with lone surrogates are JSON bytes: as Python strings in the parameters, pytest could not print them.
 BAD = [
     ("POST", "/v1/embeddings", b'{"input": "der hund"', 400, "invalid JSON"),
     ("POST", "/v1/embeddings", b"", 400, "body is empty"),
@@ -103,8 +108,19 @@ BAD = [
     ("POST", "/v1/embeddings", {"input": "dog", "encoding_format": "hex"}, 400, "encoding_format"),
     ("POST", "/v1/embeddings", {"input": "dog", "dimensions": 7}, 400, "32-dimensional"),
     ("POST", "/v1/embeddings", {"input": "x" * 70_000}, 413, "body over"),
+    ("POST", "/v1/embeddings", Chunked(json.dumps({"input": "x" * 70_000}).encode()), 413, "body over"),
+    ("POST", "/v1/embeddings", b'{"input": "dog \\ud800"}', 400, "input: lone surrogate U+D800 at character 4"),
+    ("POST", "/v1/embeddings", b'{"input": ["the dog", "\\udfff"]}', 400, "U+DFFF at character 0 of item 1"),
+    ("POST", "/v1/embeddings", b'{"input": "dog", "model": "\\ud800"}', 400, "model: lone surrogate"),
+    ("POST", "/v1/embeddings", {"input": "dog", "dimensions": True}, 400, "dimensions: Input should be a valid int"),
+    ("POST", "/v1/embeddings", {"input": "dog", "truncate": 1}, 400, "truncate: Input should be a valid bool"),
     ("POST", "/search", {"query": "dog", "k": 0}, 400, "k"),
     ("POST", "/search", {"query": "dog", "k": 21}, 400, "at most 20"),
+    ("POST", "/search", {"query": "dog", "k": True}, 400, "k: Input should be a valid integer"),
+    ("POST", "/search", {"query": "dog", "k": "5"}, 400, "k: Input should be a valid integer"),
+    ("POST", "/search", b'{"query": "\\ud800"}', 400, "query: lone surrogate"),
+    ("POST", "/search", b'{"query": "dog", "lang": "\\ud800"}', 400, "lang: lone surrogate"),
+    ("POST", "/search", b'{"query": "dog", "lang": ["eng", "\\udc00"]}', 400, "lang: lone surrogate U+DC00"),
     ("POST", "/search", {"query": "dog", "lang": "xyz"}, 400, "xyz is not in the index"),
     ("POST", "/search", {"query": "  "}, 400, "empty"),
     ("POST", "/search", {"k": 3}, 400, "query"),
@@ -112,6 +128,9 @@ BAD = [
     ("POST", "/align", {"src": "le chien", "tgt": "the dog", "layer": 9}, 400, "layers 0"),
     ("POST", "/align", {"src": "le chien", "tgt": "the dog", "method": "magic"}, 400, "method"),
     ("POST", "/align", {"src": "a " * 130, "tgt": "the dog"}, 400, "limit is 128"),
+    ("POST", "/align", b'{"src": "\\ud800", "tgt": "the dog"}', 400, "src: lone surrogate"),
+    ("POST", "/align", b'{"src": "le chien", "tgt": ["the", "\\ud800"]}', 400, "tgt: lone surrogate"),
+    ("POST", "/align", {"src": "le chien", "tgt": "the dog", "layer": True}, 400, "layer: Input should be a valid"),
     ("GET", "/nowhere", None, 404, "Not Found"),
     ("GET", "/v1/embeddings", None, 405, "Method Not Allowed"),
 ]
@@ -123,6 +142,59 @@ def test_bad_requests_are_4xx_with_a_message(server: LiveServer, method: str, pa
     got, answer = server.request(method, path, body)
     assert got == status, answer
     assert fragment in answer["error"]["message"]
+
+
+def test_chunked_bodies_are_counted_against_the_body_limit(server: LiveServer) -> None:
+    """A chunked body has no Content-Length: under the limit it is served, over it 413, and the connection
+    still answers the next request (the server skips the rest of the body)."""
+    conn = server.connect()
+    small = Chunked(json.dumps({"input": ["der hund"] * 8}).encode())
+    assert server.post("/v1/embeddings", small, conn=conn)[0] == 200
+    status, answer = server.post("/v1/embeddings", Chunked(json.dumps({"input": "dog " * 20_000}).encode()), conn=conn)
+    assert status == 413 and "65536 bytes" in answer["error"]["message"], answer
+    assert server.request("GET", "/health", conn=conn)[0] == 200
+    conn.close()
+
+
+def test_error_responses_render_any_message() -> None:
+    """A message quoting a lone surrogate (an unknown ``lang``, say) still renders: as a JSON escape."""
+    message = f"lang {chr(0xD800)} is not in the index"
+    assert json.loads(error_response(400, message).body)["error"]["message"] == message
+
+
+def test_search_and_embeddings_count_tokens_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokenizing is slow for long inputs; on the event loop it would hold up every other request."""
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    threads: list[threading.Thread] = []
+
+    def count_tokens(sentences: list[str]) -> list[int]:
+        threads.append(threading.current_thread())
+        return [3] * len(sentences)
+
+    async def embed(sentences: list[str], tokens: int, lang: str | None) -> np.ndarray:
+        return np.ones((len(sentences), 4), dtype=np.float32)
+
+    state = SimpleNamespace(config=ServeConfig(), count_tokens=count_tokens, batcher=SimpleNamespace(embed=embed),
+                            encoder=SimpleNamespace(dim=4, max_length=32, lang_row=lambda lang: None),
+                            index=SimpleNamespace(search=lambda vector, k, langs: []))
+    asyncio.run(search(state, SearchRequest(query="dog")))
+    asyncio.run(embeddings(state, EmbeddingsRequest(input=["dog"])))
+    assert len(threads) == 2 and threading.main_thread() not in threads  # asyncio.run's loop is the main thread
+
+
+def test_host_header_must_name_this_machine(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a page from evil.example, its name re-pointed at 127.0.0.1, calls the server with
+    ``Host: evil.example``; bound to loopback without a key, the server answers only its own names."""
+    status, answer = server.request("GET", "/health", headers={"Host": f"evil.example:{server.port}"})
+    assert status == 400 and "--allowed-host" in answer["error"]["message"], answer
+    for host in (f"localhost:{server.port}", "127.0.0.1", f"[::1]:{server.port}", "LocalHost"):
+        assert server.request("GET", "/health", headers={"Host": host})[0] == 200, host
+    assert (host_name("[::1]:8000"), host_name("Example.ORG:80"), host_name("localhost")) == ("[::1]", "example.org",
+                                                                                             "localhost")
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    assert ServeConfig(allowed_host=["Box.lan"]).trusted_hosts == {"localhost", "127.0.0.1", "[::1]", "box.lan"}
+    for unchecked in (ServeConfig(api_key="k"), ServeConfig(host="0.0.0.0"), ServeConfig(allowed_host=["*"])):
+        assert unchecked.trusted_hosts is None
 
 
 def test_a_thousand_mixed_requests_get_no_5xx_and_the_server_stays_up(server: LiveServer) -> None:
@@ -225,12 +297,14 @@ def test_no_cors_headers_unless_asked(server: LiveServer) -> None:
 
 def test_cli_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     args = build_parser().parse_args(["serve", "--model", "m", "--index", "deu:a.txt", "--index", "b.tsv",
-                                      "--no-batching", "--port", "0", "--overlength", "error"])
+                                      "--no-batching", "--port", "0", "--overlength", "error",
+                                      "--allowed-host", "box.lan"])
     monkeypatch.setenv(API_KEY_ENV, "from-env")
     cfg = from_args(args)
     assert (cfg.model, cfg.index, cfg.batching, cfg.port, cfg.host) == ("m", ["deu:a.txt", "b.tsv"], False, 0,
                                                                         "127.0.0.1")
     assert cfg.api_key == "from-env" and cfg.overlength == "error" and args.fn.__name__ == "cmd_serve"
+    assert cfg.allowed_host == ["box.lan"]
     with pytest.raises(ConfigError, match="--batch-size"):
         ServeConfig(batch_size=0)
     monkeypatch.delenv(API_KEY_ENV)

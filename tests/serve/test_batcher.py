@@ -90,6 +90,19 @@ def test_a_failed_call_fails_its_jobs_only_and_the_loop_lives_on(executor: Threa
     assert batcher.stats.as_dict()["requests"] == 2 and batcher.stats.calls == 2
 
 
+def test_a_failed_merged_call_reruns_each_job_alone(executor: ThreadPoolExecutor) -> None:
+    """Four concurrent jobs merged (window 50 ms), one of them poisoned: the merged call fails, the four rerun
+    alone, and only the poisoned one gets the error. Calls: 1 merged + 4 alone."""
+    embed = Recorder(fail_on="bad")
+    batcher = Batcher(embed, executor, window_s=0.05)
+    jobs = [(["a"], 3, None), (["bb", "bad"], 6, None), (["ccc"], 3, None), (["d"], 3, None)]
+    results = run_jobs(batcher, jobs)
+    assert isinstance(results[1], RuntimeError)
+    assert [r[:, 0].tolist() for i, r in enumerate(results) if i != 1] == [[1], [3], [1]]
+    assert [s for s, _ in embed.calls] == [["a", "bb", "bad", "ccc", "d"], ["a"], ["bb", "bad"], ["ccc"], ["d"]]
+    assert batcher.stats.calls == 5 and batcher.stats.largest == 4
+
+
 def test_length_groups_keep_long_sentences_from_padding_short_ones() -> None:
     """[150, 15, 15, 15] in one batch pads to 4 x 150 = 600 tokens; apart it is 150 + 3 x 15 = 195."""
     assert length_groups([15, 150, 15, 15]) == [[1], [0, 2, 3]]

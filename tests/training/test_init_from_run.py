@@ -6,6 +6,7 @@ import torch
 
 from interlingua.config import load_config
 from interlingua.errors import ConfigError
+from interlingua.models.encoder import eval_mode
 from interlingua.tokenization.vocab import save_vocab
 from interlingua.training.run import build_model, build_objectives, prepare_vocab, write_run_info
 from interlingua.training import distributed
@@ -48,6 +49,30 @@ def test_freeze_encoder_leaves_only_the_decoder_trainable(tmp_path):
     model, _ = _stage2(tmp_path, "model.freeze_encoder=true")
     assert not any(p.requires_grad for p in model.encoder.parameters())
     assert all(p.requires_grad for n, p in model.heads["decoder"].named_parameters())
+
+
+def test_frozen_encoder_stays_in_eval_mode_while_the_decoder_trains(tmp_path):
+    """model.train() (as the trainer calls it each fit, and eval_mode on exit) leaves a frozen encoder without
+    dropout: two passes agree. The decoder trains, its input embeddings with dropout as when nothing is frozen
+    (shown with the decoder blocks' own dropout off: two passes then differ only through it)."""
+    _stage1(tmp_path)
+    model, vocab = _stage2(tmp_path, "model.freeze_encoder=true", "model.dropout=0.5")
+    with eval_mode(model):
+        pass
+    model.train()
+    assert not any(m.training for m in model.encoder.modules())
+    dec = model.heads["decoder"]
+    assert dec.training
+    ids = torch.tensor([[0, 9, 10, 11, 2]])
+    langs = torch.zeros_like(ids)
+    runs = [model.encoder(input_ids=ids, attn_mask=torch.ones_like(ids, dtype=torch.bool), lang_ids=langs).last_hidden
+            for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+    for layer in dec.layers:
+        layer.dropout.p, layer.attn.attn_dropout, layer.cross.attn_dropout = 0.0, 0.0, 0.0
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    a, b = (dec.hidden(ids, langs, runs[0], mask) for _ in range(2))
+    assert not torch.equal(a, b)
 
 
 def test_a_language_the_init_run_lacks_is_an_error(tmp_path):

@@ -48,26 +48,51 @@ class Seq2SeqBatch:
         return len(self.src)
 
 
+def mono_halves(pool: Pool) -> dict[str, tuple[list[int], list[int]]]:
+    """Per language, the pair numbers whose pivot side may be drawn (the first half) and those whose other side
+    may (the second half, less every pair whose sentence has a translation among the drawable pivot sentences).
+
+    Exact duplicates make the plain split leak: Multi30k repeats English captions, so a German sentence of the
+    second half can have its English in the first half, or be paired with another English caption there (8 of
+    its 29,000 train pairs by exact text). The drawable pivots are those of every language's first half, since
+    all of them are drawn together.
+    """
+    key = tuple((lang, len(rows)) for lang, rows in sorted(pool.pairs.items()))
+    cached = getattr(pool, "_mono_halves", None)
+    if cached is not None and cached[0] == key:  # a pool is fixed once built: compute once, not per batch
+        return cached[1]
+    pivots = {tuple(rows[i][0]) for rows in pool.pairs.values() for i in range(len(rows) // 2)}
+    out = {}
+    for lang, rows in sorted(pool.pairs.items()):
+        half = len(rows) // 2
+        leaked = {tuple(x) for p, x in rows if tuple(p) in pivots}  # sentences with a drawable translation
+        out[lang] = (list(range(half)), [i for i in range(half, len(rows)) if tuple(rows[i][1]) not in leaked])
+    pool._mono_halves = (key, out)
+    return out
+
+
 def draw_mono(pool: Pool, n: int, gen: torch.Generator, halves: bool) -> list[tuple[str, list[int]]]:
     """n monolingual sentences ``(lang, ids)``.
 
     ``halves``: from the parallel pairs, the pivot side of the first half of each language's pairs and the
-    other side of the second half, so that no drawn sentence has its translation anywhere in what is drawn
-    (unsupervised MT from a parallel corpus, as XLM's UNMT experiments split their data). Languages uniform.
-    Otherwise all distinct sentences of the pool, languages sampled ∝ n^α.
+    other side of the second half, less the second-half pairs whose sentence has a translation on the pivot
+    side (duplicates, :func:`mono_halves`), so that no drawn sentence has its translation among the drawable
+    pivot sentences (unsupervised MT from a parallel corpus, as XLM's UNMT experiments split their data).
+    Languages uniform. Two non-pivot sentences sharing a pivot translation (deu and fra captions of one English
+    caption) may both be drawn. Otherwise all distinct sentences of the pool, languages sampled ∝ n^α.
     """
     if not halves:
         return pool.sample_mono(n, gen)
+    allowed = mono_halves(pool)
     langs = sorted(pool.pairs)
     choices = [(lang, side) for lang in langs for side in (0, 1)]  # side 0 = pivot half, 1 = language half
     picks = torch.randint(len(choices), (n,), generator=gen).tolist()
     out = []
     for k in picks:
         lang, side = choices[k]
-        rows = pool.pairs[lang]
-        half = len(rows) // 2
-        if half == 0:
-            raise ValueError(f"{lang}: too few pairs ({len(rows)}) to split into monolingual halves")
-        i = int(torch.randint(half, (1,), generator=gen)) + side * half
-        out.append((pool.pivot if side == 0 else lang, list(rows[i][side])))
+        rows = allowed[lang][side]
+        if not rows:
+            raise ValueError(f"{lang}: too few pairs ({len(pool.pairs[lang])}) to split into monolingual halves")
+        i = rows[int(torch.randint(len(rows), (1,), generator=gen))]
+        out.append((pool.pivot if side == 0 else lang, list(pool.pairs[lang][i][side])))
     return out

@@ -1,10 +1,10 @@
 """BLEU and chrF of a translation model (sacreBLEU), per direction, on Multi30k, FLORES-200 or your own files.
 
-``interlingua eval bleu --model RUN --pairs deu-eng,eng-deu --data multi30k [--beam 4]``. Scores are
-sacreBLEU's corpus BLEU (13a tokenisation, or ``zh`` / ``ja-mecab``-free ``char``-free defaults: 13a for
-every target, as the signature records) and chrF (character 6-grams, β = 2), each with its signature so a
-figure can be reproduced. ``--data`` is ``multi30k`` (test_2016_flickr), ``flores`` (devtest) or
-``SRC_FILE,REF_FILE`` (line-aligned text, one direction given by ``--pairs``).
+``interlingua eval bleu --model RUN --pairs deu-eng,eng-deu --data multi30k [--beam 4] [--length-penalty 1.0]``.
+Scores are sacreBLEU's corpus BLEU with its default 13a tokenisation for every target language (recorded in the
+signature) and chrF (character 6-grams, β = 2), each with its signature so a figure can be reproduced.
+``--data`` is ``multi30k`` (test_2016_flickr), ``flores`` (devtest) or ``SRC_FILE,REF_FILE`` (line-aligned
+text, one direction given by ``--pairs``).
 """
 from __future__ import annotations
 
@@ -56,20 +56,24 @@ def score(hyps: list[str], refs: list[str]) -> dict:
 
 
 @cli_flag("--beam", type=int, help="bleu: beam size (default 4; 1 = greedy)")
+@cli_flag("--length-penalty", type=float, help="bleu: beam score = log p / length^penalty (default 1.0)")
 @registry.register("evaluator", "bleu", description="translation BLEU and chrF (sacreBLEU) per direction")
 def evaluate_bleu(translator, langs: list[str] | None = None, *, pairs: str | None = None, data: str | None = None,
-                  beam: int | None = None, max_sentences: int | None = None, progress: bool = True) -> dict:
+                  beam: int | None = None, length_penalty: float | None = None, max_sentences: int | None = None,
+                  progress: bool = True) -> dict:
     """``translator``: :class:`interlingua.translation.Translator`; ``pairs`` "deu-eng,eng-deu" (default)."""
     directions = parse_pairs(pairs or "deu-eng,eng-deu")
     data, beam = data or "multi30k", beam or 4
+    length_penalty = 1.0 if length_penalty is None else length_penalty  # 0 is a valid penalty
     per: dict[str, dict] = {}
     for src, tgt in directions:
         sources, refs = load_direction(data, src, tgt, max_sentences)
-        hyps = translator.translate(sources, to_iso3(src) or src, to_iso3(tgt) or tgt, beam=beam, progress=progress)
+        hyps = translator.translate(sources, to_iso3(src) or src, to_iso3(tgt) or tgt, beam=beam,
+                                    length_penalty=length_penalty, progress=progress)
         per[f"{src}-{tgt}"] = {**score(hyps, refs), "examples": [[s, h, r] for s, h, r in zip(sources, hyps, refs)][:5]}
     metrics = {f"bleu/{d}/{k}": v[k] for d, v in per.items() for k in ("bleu", "chrf")}
-    return {"task": "bleu", "model": translator.name, "data": data, "beam": beam, "directions": per,
-            "metrics": metrics}
+    return {"task": "bleu", "model": translator.name, "data": data, "beam": beam, "length_penalty": length_penalty,
+            "directions": per, "metrics": metrics}
 
 
 def write_bleu_outputs(results: list[dict], out: Path, task: str) -> str:

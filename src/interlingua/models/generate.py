@@ -8,9 +8,10 @@ Search follows Hugging Face's ``generate`` step for step, so an exported model g
   score ``log p / len^length_penalty``; the ``k`` best unfinished ones continue. A sentence is done when its
   best running beam, normalised at the current length, cannot beat its worst finished hypothesis.
 
-The budget is per sentence: ``max_len`` generated tokens (``</s>`` included), by default XLM's
-``⌊1.3 · |x|⌋ + 5`` with |x| the source length in tokens. Hugging Face's ``max_length`` counts the start
-token too, so ``max_len = L`` matches ``max_length = L + 1``.
+The budget is per sentence: ``max_len`` generated tokens (``</s>`` included), by default
+``⌊1.3 · |x|⌋ + 5`` with |x| the source length in tokens (XLM's formula; how its count differs:
+``models.seq2seq.default_max_len``), never more than the decoder's positions. Hugging Face's ``max_length``
+counts the start token too, so ``max_len = L`` matches ``max_length = L + 1``.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class SearchConfig:
     """1 = greedy."""
     length_penalty: float = 1.0
     max_len: int | None = None
-    """Generated tokens per sentence; None = ``⌊ratio·|x|⌋ + extra``."""
+    """Generated tokens per sentence; None = ``⌊ratio·|x|⌋ + extra``; either capped at ``model.max_positions``."""
     ratio: float = 1.3
     extra: int = 5
     early_stopping: bool = False
@@ -47,10 +48,12 @@ class Special:
     pad: int
 
 
-def _limits(src: TokenBatch, cfg: SearchConfig) -> torch.Tensor:
+def _limits(model: torch.nn.Module, src: TokenBatch, cfg: SearchConfig) -> torch.Tensor:
+    """(B,) generated tokens allowed per sentence, never more than the decoder has positions for."""
+    positions = decoder_of(model).embeddings.position.num_embeddings
     if cfg.max_len is not None:
-        return torch.full((len(src),), cfg.max_len, dtype=torch.long, device=src.input_ids.device)
-    return default_max_len(src.lengths(), cfg.ratio, cfg.extra)
+        return torch.full((len(src),), min(cfg.max_len, positions), dtype=torch.long, device=src.input_ids.device)
+    return default_max_len(src.lengths(), cfg.ratio, cfg.extra, positions)
 
 
 def _strip(rows: torch.Tensor, eos: int, limits: torch.Tensor) -> list[list[int]]:
@@ -105,7 +108,7 @@ class Stepper:
 
 def greedy(model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.Tensor | None, special: Special,
            cfg: SearchConfig) -> list[list[int]]:
-    limits = _limits(src, cfg)
+    limits = _limits(model, src, cfg)
     step = Stepper(model, src, tgt_lang, 1)
     B, T = len(src), int(limits.max())
     out = torch.full((B, T), special.pad, dtype=torch.long, device=limits.device)
@@ -185,7 +188,7 @@ def _advance(b: Beams, logp: torch.Tensor, cur: int, limits: torch.Tensor, k: in
 
 def beam_search(model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.Tensor | None, special: Special,
                 cfg: SearchConfig) -> list[list[int]]:
-    k, limits = cfg.beam, _limits(src, cfg)
+    k, limits = cfg.beam, _limits(model, src, cfg)
     B, T, dev = len(src), int(limits.max()), limits.device
     step = Stepper(model, src, tgt_lang, k)
     beams, active = _start(B, k, T, special, dev), torch.arange(B, device=dev)

@@ -105,6 +105,14 @@ class PretrainModel(nn.Module):
         for name in sorted(set(heads)):
             self.heads[name] = table_head(name, self)
 
+    def train(self, mode: bool = True) -> "PretrainModel":
+        """As ``nn.Module.train``, except that a frozen encoder (``model.freeze_encoder``) stays in eval mode:
+        with nothing of it learning, its dropout would only blur the features the heads learn from."""
+        super().train(mode)
+        if mode and self.cfg.freeze_encoder:
+            self.encoder.eval()
+        return self
+
     def add_heads(self, modules: dict[str, nn.Module]) -> None:
         """Add modules under their names; a name already present is kept (two objectives share one LM head)."""
         for name in sorted(modules):

@@ -1,6 +1,6 @@
 """Export an encoder + decoder run to Hugging Face's ``EncoderDecoderModel`` (BERT2BERT).
 
-``interlingua export hf-seq2seq RUN_DIR OUT_DIR --tgt-lang deu`` writes a folder that
+``interlingua export hf RUN_DIR OUT_DIR --tgt-lang deu`` (a run with a decoder) writes a folder that
 ``EncoderDecoderModel.from_pretrained`` loads and whose ``generate`` gives our tokens (tested, greedy and beam).
 
 Names: the encoder is exported as for ``export hf`` under ``encoder.``; the decoder under ``decoder.bert.``

@@ -157,6 +157,10 @@ class Decoder(nn.Module):
         start = cache.length if cache is not None else 0
         positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device).unsqueeze(0)  # (1, t)
         x = self.embeddings(input_ids, positions, lang_ids, None)  # (B, t, D)
+        if self.training and not self.embeddings.training:
+            # A frozen encoder stays in eval mode, its embeddings too (PretrainModel.train); the decoder's
+            # input keeps the embedding dropout it trains with when nothing is frozen.
+            x = F.dropout(x, self.embeddings.dropout.p, training=True)
         for i, layer in enumerate(self.layers):
             x = layer(x, context, context_mask, None if cache is None else cache.layers[i])
         return x
@@ -184,7 +188,14 @@ def teacher_forced(model: nn.Module, batch) -> torch.Tensor:
     return decoder_of(model).hidden(batch.tgt.input_ids, batch.tgt.lang_ids, context, batch.src.attn_mask.bool())
 
 
-def default_max_len(src_lengths: torch.Tensor, ratio: float = 1.3, extra: int = 5) -> torch.Tensor:
-    """XLM's generation budget, ``1.3 · |x| + 5`` tokens per sentence (B,)."""
-    return (src_lengths.float() * ratio + extra).floor().long()
+def default_max_len(src_lengths: torch.Tensor, ratio: float = 1.3, extra: int = 5,
+                    max_positions: int | None = None) -> torch.Tensor:
+    """Generation budget per sentence (B,): ``⌊ratio·|x|⌋ + extra`` generated tokens (``</s>`` included), |x|
+    the source's tokens with its ``<s>``/``</s>``, at most ``max_positions``.
 
+    The cap: the decoder reads ``<s>`` at position 0 and generated token t at position t, and never reads back
+    the last one, so L generated tokens use positions 0 … L - 1. XLM's ``1.3·|x| + 5`` differs in two ways: its
+    ``max_len`` also counts the start token and the ``</s>`` it forces, and it takes the batch's longest |x|.
+    """
+    budget = (src_lengths.float() * ratio + extra).floor().long()
+    return budget if max_positions is None else budget.clamp(max=max_positions)

@@ -1,14 +1,16 @@
 """Denoising auto-encoding (XLM's UNMT, XNLG): reconstruct a sentence from a corrupted copy.
 
-    L_DAE = - Σ_t log p(x_t | x_<t, C(x)),    C = blank_p ∘ drop_p ∘ shuffle_k
+    L_DAE = - Σ_t log p(x_t | x_<t, C(x)),    C = blank_p ∘ drop_p ∘ shuffle_k   on the words w_1 … w_n of x
 
-The noise is XLM's ``add_noise``, applied in this order to the subword tokens of x (specials and the
-``model.text_prefix`` untouched):
+The noise is XLM's ``add_noise`` applied to whole words, as UnsupervisedMT's word-level version does: the
+subword tokens of x (specials and the ``model.text_prefix`` untouched) are grouped into words by the
+vocabulary's word starts (``Vocab.word_starts``, the ``▁`` pieces), then, in this order:
 
-1. local shuffle: token i gets the sort key i + u_i, u_i ~ U[0, k); sorting moves every token fewer than
-   k places (token j > i can precede i only if j - i < u_i - u_j < k);
-2. word dropout: each token is deleted with probability p_drop (at least one token is kept);
-3. word blank: each token is replaced by ``<mask>`` with probability p_blank.
+1. local shuffle: word i gets the sort key i + u_i, u_i ~ U[0, k); sorting moves every word fewer than
+   k places (word j > i can precede i only if j - i < u_i - u_j < k), and a word's pieces stay together;
+2. word dropout: each word is deleted with probability p_drop (at least one word is kept);
+3. word blank: each word is blanked with probability p_blank: every piece of it becomes ``<mask>``, so the
+   encoder still sees how long the word was (UnsupervisedMT's choice; one mask per word would hide that).
 
 The decoder writes the clean x in x's language. Summed over target tokens.
 
@@ -18,10 +20,12 @@ Machine Translation Using Monolingual Corpora Only; Lample & Conneau 2019 (XLM).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from interlingua.data.alignments import words
 from interlingua.data.pool import Pool
 from interlingua.data.seq2seq_batches import Seq2SeqBatch, draw_mono
 from interlingua.errors import ConfigError
@@ -30,24 +34,26 @@ from interlingua.objectives.xae import seq2seq_prediction
 from interlingua.registry import register
 
 
-def add_noise(ids: list[int], gen: torch.Generator, mask_id: int, shuffle_k: float = 3.0, p_drop: float = 0.1,
-              p_blank: float = 0.1) -> list[int]:
-    """x -> C(x): local shuffle (moves < k), then dropout, then blanking; see module doc."""
-    n = len(ids)
+def add_noise(ids: list[int], gen: torch.Generator, mask_id: int, starts: Sequence[bool], shuffle_k: float = 3.0,
+              p_drop: float = 0.1, p_blank: float = 0.1) -> list[int]:
+    """x -> C(x) on whole words (``starts[token]``: does the token begin a word; the first token always does):
+    local shuffle (moves < k words), then word dropout, then word blanking; see module doc."""
+    ws = words(ids, starts)
+    n = len(ws)
     if n == 0:
         return []
     if shuffle_k > 1:
         keys = torch.arange(n, dtype=torch.float) + torch.rand(n, generator=gen) * shuffle_k
-        ids = [ids[i] for i in keys.argsort().tolist()]
+        ws = [ws[i] for i in keys.argsort().tolist()]
     if p_drop > 0:
         keep = (torch.rand(n, generator=gen) >= p_drop).tolist()
         if not any(keep):
             keep[int(torch.randint(n, (1,), generator=gen))] = True
-        ids = [t for t, k in zip(ids, keep) if k]
+        ws = [w for w, k in zip(ws, keep) if k]
     if p_blank > 0:
-        blank = (torch.rand(len(ids), generator=gen) < p_blank).tolist()
-        ids = [mask_id if b else t for t, b in zip(ids, blank)]
-    return ids
+        blank = (torch.rand(len(ws), generator=gen) < p_blank).tolist()
+        ws = [[mask_id] * len(w) if b else w for w, b in zip(ws, blank)]
+    return [t for w in ws for t in w]
 
 
 @dataclass
@@ -75,7 +81,8 @@ class DAE(Objective):
         src, tgt = [], []
         for lang, ids in draw_mono(pool, n, gen, c.halves):
             row = v.lang_index(lang)
-            noised = add_noise(v.strip_prefix(ids), gen, v.mask_id, c.shuffle_k, c.p_drop, c.p_blank)
+            noised = add_noise(v.strip_prefix(ids), gen, v.mask_id, v.word_starts, c.shuffle_k, c.p_drop,
+                               c.p_blank)
             src.append((v.prefix_ids + noised, row))
             tgt.append((list(ids), row))
         return Seq2SeqBatch.build(src, tgt, v, self.max_len)

@@ -7,8 +7,10 @@ The encoder reads x with x's language id; the decoder, with y's language id on e
 Summed over predicted target tokens. :func:`seq2seq_nll` holds the math and :func:`seq2seq_prediction` the
 model call, shared with ``dae`` and ``bt``.
 
-Inputs: parallel pairs sampled with p_lang ∝ n^α. Needs the ``decoder`` head (``models.seq2seq``); with
-``model.freeze_encoder`` only the decoder learns (XNLG's zero-shot stage 2). Related: ``dae`` (noised x → x),
+Inputs: parallel pairs sampled with p_lang ∝ n^α. Needs the ``decoder`` head (``models.seq2seq``). With
+``model.freeze_encoder`` (XNLG's zero-shot stage 2) the encoder is fixed and in eval mode, and so are the
+embeddings the decoder shares with it (token, position, language; the token table is also the tied output
+projection): only the decoder blocks and the LM head's transform and bias learn. Related: ``dae`` (noised x → x),
 ``bt`` (back-translated x → x). Reference: Chi et al. 2020, Cross-Lingual Natural Language Generation via
 Pre-Training (XNLG).
 """

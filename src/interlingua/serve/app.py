@@ -2,7 +2,8 @@
 
 Every error is ``{"error": {"message", "type", "param", "code"}}`` (OpenAI's shape) with a 4xx status for
 anything wrong with the request: invalid JSON or fields 400, a missing or wrong key 401, an unknown model or
-route 404, an input over the model's length (when not truncating) or a body over ``--max-body-bytes`` 413.
+route 404, an input over the model's length (when not truncating) or a body over ``--max-body-bytes`` 413
+(chunked ones too), a Host header other than this machine's 400 when bound to loopback without a key.
 A 5xx means a bug, logged with its traceback; the server stays up either way.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlingua.encoding import SentenceEncoder
 from interlingua.errors import InterlinguaError
@@ -42,11 +44,19 @@ class ApiError(Exception):
         self.status, self.message, self.param, self.code = status, message, param, code
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped. An error message may quote what the client sent, and a
+    lone surrogate there has no UTF-8 form: Starlette's UTF-8 rendering would raise and turn a 400 into a 500."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None,
                    headers: dict | None = None) -> JSONResponse:
     kind = "authentication_error" if status == 401 else "invalid_request_error" if status < 500 else "server_error"
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
-                        status_code=status, headers=headers)
+    return AsciiJSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
+                             status_code=status, headers=headers)
 
 
 @dataclass
@@ -107,12 +117,55 @@ def _key_matches(header: str, key: str) -> bool:
     return hmac.compare_digest(given, wanted) and scheme.lower() == "bearer"
 
 
+def host_name(header: str) -> str:
+    """The name in a Host header, port dropped: ``[::1]:8000`` -> ``[::1]``, ``LocalHost:80`` -> ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.partition(":")[0]
+
+
+class BodyLimit:
+    """Pure ASGI: counts the body bytes the app reads and raises a 413 past ``limit``. A chunked body has no
+    Content-Length for the guard to check up front, so only counting what arrives catches it; raised while
+    FastAPI reads the body, the HTTPException reaches the error handlers (FastAPI re-raises those as they are)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise StarletteHTTPException(413, too_large(self.limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def too_large(limit: int) -> str:
+    return f"request body over {limit} bytes (--max-body-bytes)"
+
+
 def _add_guards(app: FastAPI, cfg: ServeConfig) -> None:
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # added first, so it runs last, after the guard
+    hosts = cfg.trusted_hosts
+
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > cfg.max_body_bytes:
-            return error_response(413, f"request body over {cfg.max_body_bytes} bytes (--max-body-bytes)")
+        host = request.headers.get("host")
+        if hosts is not None and host is not None and host_name(host) not in hosts:
+            return error_response(400, f"Host {host!r} is not this machine: a server on loopback without a key "
+                                  "answers only localhost, 127.0.0.1 and [::1] (--allowed-host adds names)")
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > cfg.max_body_bytes):
+            return error_response(413, too_large(cfg.max_body_bytes))
         public = (request.method, request.url.path) in _PUBLIC
         if cfg.api_key and not public and not _key_matches(request.headers.get("authorization", ""), cfg.api_key):
             return error_response(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
@@ -231,7 +284,7 @@ async def search(state: ServeState, req: SearchRequest) -> dict:
     if req.k > state.config.max_k:
         raise ApiError(400, f"k={req.k}; at most {state.config.max_k} (--max-k)", "k")
     state.encoder.lang_row(req.query_lang)
-    [n] = state.count_tokens([req.query])
+    [n] = await asyncio.to_thread(state.count_tokens, [req.query])  # a long query takes a while: not on the loop
     vector = (await state.batcher.embed([req.query], n, req.query_lang))[0]
     langs = [req.lang] if isinstance(req.lang, str) else req.lang
     hits = await asyncio.to_thread(state.index.search, vector, req.k, langs)

@@ -8,6 +8,8 @@ already exceeds the window) and the batch size grows with the load, without any 
 
 Jobs for different languages (models with language embeddings) are embedded in separate calls, since a call
 has one language row. A job larger than ``max_tokens`` runs alone; it is never split across batches.
+When a merged call fails, each of its jobs is run again alone, so only a job that fails by itself gets the
+error (one bad input must not fail the requests that happened to share its batch).
 With ``enabled=False`` every job runs alone, which is the baseline ``benchmarks/serve_load.py`` compares with.
 """
 from __future__ import annotations
@@ -42,7 +44,7 @@ class BatchStats:
     """Counters for ``/health`` and the tests: how many requests shared how many embedding calls."""
 
     requests: int = 0
-    calls: int = 0
+    calls: int = 0  # reruns of a failed batch's jobs included
     sentences: int = 0
     largest: int = 0  # most requests merged into one call
 
@@ -132,23 +134,34 @@ class Batcher:
         return jobs
 
     async def _serve(self, jobs: list[Job]) -> None:
-        jobs = [j for j in jobs if not j.future.done()]  # a client that went away cancels its future
+        # A future is done here only when the task awaiting it was cancelled (at shutdown, say). A client that
+        # disconnects cancels nothing: Starlette lets its handler run on, so its sentences are still embedded.
+        jobs = [j for j in jobs if not j.future.done()]
         by_lang: dict[str | None, list[Job]] = {}
         for job in jobs:
             by_lang.setdefault(job.lang, []).append(job)
-        loop = asyncio.get_running_loop()
         for lang, group in by_lang.items():
-            sentences = [s for job in group for s in job.sentences]
-            self.stats.calls += 1
-            self.stats.sentences += len(sentences)
             self.stats.largest = max(self.stats.largest, len(group))
-            try:
-                vectors = await loop.run_in_executor(self._executor, self._embed, sentences, lang)
-            except Exception as exc:  # those jobs get the error; the loop lives on for the next ones
-                log.exception("embedding %d sentences of %d requests failed", len(sentences), len(group))
+            await self._call(group, lang)
+
+    async def _call(self, group: list[Job], lang: str | None) -> None:
+        """``group``'s sentences in one embedding call; when it fails, each job again alone."""
+        sentences = [s for job in group for s in job.sentences]
+        self.stats.calls += 1
+        self.stats.sentences += len(sentences)
+        try:
+            vectors = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, sentences, lang)
+        except Exception as exc:  # the loop lives on for the next jobs either way
+            if len(group) == 1:
+                log.exception("embedding a request of %d sentences failed", len(sentences))
                 _settle(group, error=exc)
-            else:
-                _settle(group, vectors=vectors)
+                return
+            log.warning("embedding %d requests together failed (%r): running each alone", len(group), exc)
+            for job in group:
+                if not job.future.done():
+                    await self._call([job], lang)
+        else:
+            _settle(group, vectors=vectors)
 
 
 def _settle(jobs: list[Job], vectors: np.ndarray | None = None, error: Exception | None = None) -> None:

@@ -13,6 +13,7 @@ from interlingua.errors import ConfigError
 API_KEY_ENV = "INTERLINGUA_API_KEY"
 OVERLENGTH = ("truncate", "error")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")  # as a Host header spells them
 
 
 @dataclass
@@ -29,6 +30,9 @@ class ServeConfig:
     port: int = 8000
     api_key: str | None = None
     """bearer token every request needs (default $INTERLINGUA_API_KEY; none: no auth)"""
+    allowed_host: list[str] = field(default_factory=list)
+    """Host header names answered besides localhost, 127.0.0.1 and [::1] when bound to loopback without a key
+    ('*': any), repeatable; other names get 400, so a web page cannot reach the server by DNS rebinding"""
     cors_origin: list[str] = field(default_factory=list)
     """origins allowed to call the API from a browser (CORS stays off without one), repeatable"""
     model_name: str | None = None
@@ -79,6 +83,15 @@ class ServeConfig:
         return self.model_name or self.model
 
     @property
+    def trusted_hosts(self) -> frozenset[str] | None:
+        """Host names the server answers, or None for any. Only a loopback server without a key checks: a page
+        whose name an attacker rebinds to 127.0.0.1 reaches it with the attacker's name in Host, while a key
+        (which the page does not have) or an exposed address makes the check moot."""
+        if self.host not in LOOPBACK or self.api_key or "*" in self.allowed_host:
+            return None
+        return frozenset(LOOPBACK_NAMES) | {h.strip().lower() for h in self.allowed_host}
+
+    @property
     def exposed(self) -> bool:
         """True when the server listens beyond this machine without a key: worth a warning."""
         return self.host not in LOOPBACK and not self.api_key
@@ -93,6 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=ServeConfig.host, help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=ServeConfig.port, help="TCP port (0: any free one)")
     p.add_argument("--api-key", help=_doc("api_key"))
+    p.add_argument("--allowed-host", action="append", default=[], help=_doc("allowed_host"))
     p.add_argument("--cors-origin", action="append", default=[], help=_doc("cors_origin"))
     p.add_argument("--model-name", help=_doc("model_name"))
     p.add_argument("--no-batching", dest="batching", action="store_false",
