@@ -8,9 +8,12 @@ Half the pairs are true translations, half hard negatives.
 
 C: ``candidates`` pivot sentences drawn for the step (the same on every process, kept whole when the batch
 is sliced); v: the current model's mean-pooled sentence vectors, computed without gradient and in eval mode
-(no dropout), so the mining is identical on every process. Where this file chose: candidates and their
-vectors are refreshed every step (the issue's N = 1: cheapest exact choice, no stale index to checkpoint);
-mining with a fixed encoder loaded by path is not implemented. The label is drawn per pair; the classifier is
+(no dropout), so the mining is identical on every process. Where this file chose: candidates are drawn
+afresh every step; the encoder that mines them is the current model (``refresh_every: 1``, the default: no
+copy), a frozen snapshot of it taken every N optimizer steps (``refresh_every: N``, checkpointed as the
+objective's state), or the start model, never refreshed (``refresh_every: 0``: a fixed miner, e.g. me5-small
+when training from it). A fixed encoder of another vocabulary, loaded by path, is not implemented: candidates
+are token ids of the run's vocabulary. The label is drawn per pair; the classifier is
 the head ``clpc`` (a BERT pooler and a 2-way linear layer). Segments as TLM: positions restart for y′.
 Inputs: translation pairs, monolingual pivot sentences. Related: ``nsp`` (same head shape), ``translation_ranking``.
 Reference: Huang et al. 2019, Unicoder (EMNLP).
@@ -27,7 +30,7 @@ from interlingua.data.collate import Segment, pack
 from interlingua.data.pair_batches import PairBatch, encode_side, side_keys
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
-from interlingua.models.encoder import eval_mode
+from interlingua.models.encoder import ema_update, eval_mode, momentum_copy
 from interlingua.models.heads import SentencePairHead
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
 from interlingua.objectives.nsp import nsp_loss_sum
@@ -41,8 +44,12 @@ class CLPCConfig(ObjectiveConfig):
     """``hard`` (most similar candidate that is not the translation) or ``random``."""
     candidates: int = 64
     """Pivot sentences C mined for the step's negatives."""
+    refresh_every: int = 1
+    """Mine with the current model (1), a snapshot refreshed every N optimizer steps (N), or the start model (0)."""
 
     def __post_init__(self) -> None:
+        if self.refresh_every < 0:
+            raise ConfigError(f"objectives.clpc.refresh_every must be >= 0 (0: never), got {self.refresh_every}")
         if self.negatives not in ("hard", "random"):
             raise ConfigError(f"objectives.clpc.negatives must be 'hard' or 'random', got {self.negatives!r}")
         if self.candidates < 2:
@@ -77,6 +84,16 @@ class CLPC(Objective):
     def build_heads(self, model: nn.Module) -> dict[str, nn.Module]:
         return {"clpc": SentencePairHead(model.cfg, 2)}
 
+    def build_state(self, model: nn.Module) -> nn.Module | None:
+        """The miner's snapshot of the encoder, unless the current model mines (``refresh_every: 1``)."""
+        if self.cfg.refresh_every == 1 or self.cfg.negatives == "random":
+            return None
+        return momentum_copy(model.encoder).eval()
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        if self.state is not None and self.cfg.refresh_every and step % self.cfg.refresh_every == 0:
+            ema_update(self.state, model.encoder, 0.0)  # momentum 0: an exact copy of the updated encoder
+
     def make_batch(self, pool: Pool, n: int, gen: torch.Generator) -> CLPCBatch:
         batch = CLPCBatch(**vars(sample_pair_batch(pool, n, gen, self.vocab, self.max_len)))
         batch.labels = (torch.rand(n, generator=gen) < 0.5).long()  # 1: the true translation
@@ -92,9 +109,10 @@ class CLPC(Objective):
         if self.cfg.negatives == "random":
             return batch.drawn
         same = batch.tgt_key[:, None] == batch.shared_key[None]  # (B, C)
-        with eval_mode(model), torch.no_grad():
-            x = F.normalize(embed(model.encoder, batch.src, "mean").float(), dim=-1)  # (B, D)
-            c = F.normalize(embed(model.encoder, batch.shared, "mean").float(), dim=-1)  # (C, D)
+        miner = model.encoder if self.state is None else self.state
+        with eval_mode(miner), torch.no_grad():
+            x = F.normalize(embed(miner, batch.src, "mean").float(), dim=-1)  # (B, D)
+            c = F.normalize(embed(miner, batch.shared, "mean").float(), dim=-1)  # (C, D)
         return hardest(x, c, same)
 
     def __call__(self, model: nn.Module, batch: CLPCBatch) -> LossOut:
