@@ -221,3 +221,10 @@ def test_eval_mode_restores_the_mode_even_after_an_error(start_training: bool) -
     with pytest.raises(RuntimeError), eval_mode(model):
         raise RuntimeError("inside")
     assert model.training is start_training and model[0].training is start_training
+
+
+def test_ema_update_refuses_a_twin_of_another_shape() -> None:
+    with pytest.raises(ValueError, match="weight"):
+        ema_update(torch.nn.Linear(2, 3), torch.nn.Linear(2, 4), 0.5)
+    with pytest.raises(ValueError):  # zip(strict=True): one more parameter on one side
+        ema_update(torch.nn.Linear(2, 3, bias=False), torch.nn.Linear(2, 3), 0.5)

@@ -235,6 +235,10 @@ def momentum_copy(encoder: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def ema_update(twin: nn.Module, online: nn.Module, momentum: float) -> None:
-    """twin <- momentum * twin + (1 - momentum) * online."""
-    for t, o in zip(twin.parameters(), online.parameters()):
+    """twin <- momentum * twin + (1 - momentum) * online, parameter by parameter in order (the same layout)."""
+    pairs = list(zip(twin.named_parameters(), online.named_parameters(), strict=True))
+    for (name, t), (_, o) in pairs:
+        if t.shape != o.shape:  # a twin of another architecture (a progressive-stacking step that missed it)
+            raise ValueError(f"ema_update: {name} is {tuple(t.shape)} in the twin, {tuple(o.shape)} in the model")
+    for (_, t), (_, o) in pairs:
         t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
