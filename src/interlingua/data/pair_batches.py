@@ -36,6 +36,15 @@ def encode_side(rows: list[Side] | list[list[Side]], vocab: Vocab, max_len: int)
     return TokenBatch(p.input_ids, p.attn_mask, no_labels, p.position_ids, p.lang_ids, p.segment_ids, p.word_ids)
 
 
+def draw_shared(table, count: int, lang_row: int, gen: torch.Generator, vocab: Vocab,
+                max_len: int) -> tuple[TokenBatch, torch.Tensor]:
+    """``count`` sentences of ``table`` (token id lists) drawn with replacement, all in language row ``lang_row``:
+    a side every process shares (``PairBatch.shared``) and its (count,) text keys."""
+    picks = torch.randint(len(table), (count,), generator=gen).tolist()
+    rows = [(list(table[i]), lang_row) for i in picks]
+    return encode_side(rows, vocab, max_len), side_keys(rows)
+
+
 def _segments(row: Side | list[Side]) -> list[Side]:
     return row if isinstance(row, list) else [row]
 

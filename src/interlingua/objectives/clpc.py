@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interlingua.data.collate import Segment, pack
-from interlingua.data.pair_batches import PairBatch, encode_side, side_keys
+from interlingua.data.pair_batches import PairBatch, draw_shared
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
 from interlingua.models.encoder import ema_update, eval_mode, momentum_copy
@@ -98,9 +98,8 @@ class CLPC(Objective):
         batch = CLPCBatch(**vars(sample_pair_batch(pool, n, gen, self.vocab, self.max_len)))
         batch.labels = (torch.rand(n, generator=gen) < 0.5).long()  # 1: the true translation
         table = pool.mono[pool.pivot]
-        picks = torch.randint(len(table), (self.cfg.candidates,), generator=gen).tolist()
-        rows = [(list(table[i]), self.vocab.lang_index(pool.pivot)) for i in picks]
-        batch.shared, batch.shared_key = encode_side(rows, self.vocab, self.max_len), side_keys(rows)
+        batch.shared, batch.shared_key = draw_shared(table, self.cfg.candidates, self.vocab.lang_index(pool.pivot),
+                                                     gen, self.vocab, self.max_len)
         same = batch.tgt_key[:, None] == batch.shared_key[None]  # (B, C)
         batch.drawn = torch.rand(same.shape, generator=gen).masked_fill(same, -1.0).argmax(-1)  # (B,)
         return batch

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from interlingua.data.pair_batches import PairBatch, encode_side, side_keys
+from interlingua.data.pair_batches import PairBatch, draw_shared
 from interlingua.data.pool import Pool
 from interlingua.errors import ConfigError
 from interlingua.objectives.base import LossOut, Objective, ObjectiveConfig
@@ -72,9 +72,8 @@ class CLSA(Objective):
         table = pool.mono.get(pool.pivot) or []
         if not table:
             raise ConfigError(f"objectives.clsa needs monolingual {pool.pivot} text; the configured data has none")
-        picks = torch.randint(len(table), (self.cfg.monolingual,), generator=gen).tolist()
-        rows = [(list(table[i]), self.vocab.lang_index(pool.pivot)) for i in picks]
-        batch.shared, batch.shared_key = encode_side(rows, self.vocab, self.max_len), side_keys(rows)
+        batch.shared, batch.shared_key = draw_shared(table, self.cfg.monolingual, self.vocab.lang_index(pool.pivot),
+                                                     gen, self.vocab, self.max_len)
         return batch
 
     def _vectors(self, model, side) -> torch.Tensor:
