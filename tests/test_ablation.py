@@ -145,3 +145,9 @@ def test_cli(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "| mlm |" in capsys.readouterr().out
     assert main(["ablate", "--base", str(recipe), "--variant", "mlm", "--variant", "mlm", "--out", str(out)]) == 2
     assert "same name" in capsys.readouterr().err
+    assert main(["ablate", "--base", str(recipe), "--variant", "mlm", "--seeds", "2", "--seed", "1", "--out",
+                 str(out)]) == 2
+    assert "not both" in capsys.readouterr().err
+    # --seed runs that seed alone; the folder's table then covers seed 0 (run above) and seed 1.
+    assert main(["ablate", "--base", str(recipe), "--variant", "mlm", "--seed", "1", "--out", str(out), *TINY]) == 0
+    assert "seeds 0, 1" in capsys.readouterr().out and (out / "mlm" / "seed1" / "cell.json").exists()

@@ -91,9 +91,8 @@ class Stepper:
             self.langs = rows.expand(len(src)).repeat_interleave(copies)[:, None]  # (B·k, 1)
 
     def __call__(self, last: torch.Tensor) -> torch.Tensor:
-        """(R,) last tokens -> (R, V) next-token log-probabilities."""
-        logits = self.decoder(last[:, None], self.langs, self.context, self.mask, self.cache)[:, -1]  # (R, V)
-        return F.log_softmax(logits.float(), -1)
+        """(R,) last tokens -> (R, V) next-token logits."""
+        return self.decoder(last[:, None], self.langs, self.context, self.mask, self.cache)[:, -1].float()
 
     def keep(self, rows: torch.Tensor, same_sentences: bool = False) -> None:
         """Continue with rows ``rows`` (R',) of the current ones, in that order. ``same_sentences``: the rows
@@ -115,7 +114,7 @@ def greedy(model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.Tensor
     active = torch.arange(B, device=limits.device)  # sentences still being decoded
     last = torch.full((B,), special.bos, dtype=torch.long, device=limits.device)
     for t in range(1, T + 1):
-        nxt = step(last).argmax(-1)  # (A,)
+        nxt = step(last).argmax(-1)  # (A,): the arg-max logit, as Hugging Face's greedy search takes
         out[active, t - 1] = nxt
         going = (nxt != special.eos) & (t < limits[active])  # (A,)
         if not bool(going.any()):
@@ -194,7 +193,7 @@ def beam_search(model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.T
     beams, active = _start(B, k, T, special, dev), torch.arange(B, device=dev)
     final = beams.fin.clone()  # (B, k, T + 1): a sentence's hypotheses once it is done
     for cur in range(1, T + 1):
-        logp = step(beams.seqs[:, :, cur - 1].reshape(-1))  # (A·k, V)
+        logp = F.log_softmax(step(beams.seqs[:, :, cur - 1].reshape(-1)), -1)  # (A·k, V)
         beams, parents = _advance(beams, logp, cur, limits[active], k, cfg.length_penalty, special.eos,
                                   cfg.early_stopping)
         final[active] = beams.fin
