@@ -179,15 +179,25 @@ def cmd_demo(a: argparse.Namespace) -> None:
              overrides=a.overrides)
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts and sizes: 0 or a negative number is a usage error, not a traceback later."""
+def _int_at_least(text: str, low: int, what: str) -> int:
+    """argparse type body: an integer >= low, else a usage error naming the text, not a traceback later."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type for indices such as seeds."""
+    return _int_at_least(text, 0, "an integer >= 0")
 
 
 def _with_overrides(p: argparse.ArgumentParser, recipe_required: bool = False) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from interlingua.cli import nonnegative_int, positive_int
 from interlingua.errors import ConfigError
 
 
@@ -27,16 +28,7 @@ def cmd_ablate(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}/ablation.md, ablation.json, ablation.png and report.html")
 
 
-def nonnegative_int(text: str) -> int:
-    """argparse type for indices such as seeds: 0 is allowed, a negative number or a word is a usage error."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return int(text)
-
-
 def add_ablate_command(sub: argparse._SubParsersAction) -> None:
-    from interlingua.cli import positive_int  # loaded: the parser is built from it
-
     ab = sub.add_parser("ablate", help="train variants of a recipe from one start, run the suite on each, tabulate")
     ab.add_argument("--profile", choices=["cpu", "gpu"], default="cpu",
                     help="cpu: me5-small, 12 languages, ~15 min a variant on 2 cores; gpu: longer, all languages")
