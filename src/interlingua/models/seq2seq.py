@@ -27,26 +27,65 @@ from interlingua.models.encoder import Embeddings, SelfAttention
 from interlingua.models.heads import LMHead
 
 
+class TimeMajor:
+    """The decoded tokens' keys or values of one layer, kept time-major: a (t, B, H, Dh) view of a flat buffer.
+
+    Appending a step writes only the new slice, and reordering rows (beam search's survivors) is one
+    ``index_select`` into a second buffer; attention reads the (B, H, t, Dh) strided view as it is."""
+
+    def __init__(self) -> None:
+        self.buf: torch.Tensor | None = None
+        self.spare: torch.Tensor | None = None
+        self.t, self.shape = 0, (0, 0, 0)  # steps so far; (B, H, Dh)
+
+    def _view(self, buf: torch.Tensor, t: int, rows: int) -> torch.Tensor:
+        B, H, Dh = self.shape
+        return buf[: t * rows * H * Dh].view(t, rows, H, Dh)
+
+    def append(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, H, t_new, Dh) -> (B, H, t + t_new, Dh): every step so far."""
+        B, H, new, Dh = x.shape
+        if self.t and (B, H, Dh) != self.shape:
+            raise ValueError(f"cache holds rows of shape {self.shape}, got {(B, H, Dh)}: reorder it first")
+        need = (self.t + new) * B * H * Dh
+        if self.buf is None or self.buf.numel() < need:
+            grown = x.new_empty(max(need, 2 * (0 if self.buf is None else self.buf.numel())))
+            if self.t:
+                self._view(grown, self.t, B).copy_(self._view(self.buf, self.t, B))
+            self.buf, self.spare = grown, x.new_empty(grown.numel())
+        self.shape = (B, H, Dh)
+        self._view(self.buf, self.t + new, B)[self.t:].copy_(x.permute(2, 0, 1, 3))  # (t_new, B, H, Dh)
+        self.t += new
+        return self._view(self.buf, self.t, B).permute(1, 2, 0, 3)  # (B, H, t, Dh)
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        B, H, Dh = self.shape
+        torch.index_select(self._view(self.buf, self.t, B), 1, rows, out=self._view(self.spare, self.t, len(rows)))
+        self.buf, self.spare, self.shape = self.spare, self.buf, (len(rows), H, Dh)
+
+
 class KVCache:
-    """Per layer: ``k``/``v`` (B, H, t, Dh) of the decoded tokens, ``ck``/``cv`` (B, H, S, Dh) of the source."""
+    """Per layer: ``self`` (a :class:`TimeMajor` per keys and values) of the decoded tokens, ``ck``/``cv``
+    (B, H, S, Dh) of the source."""
 
     def __init__(self, n_layers: int) -> None:
-        self.layers: list[dict[str, torch.Tensor]] = [{} for _ in range(n_layers)]
+        self.layers: list[dict] = [{} for _ in range(n_layers)]
 
     @property
     def length(self) -> int:
         first = self.layers[0] if self.layers else {}
-        return int(first["k"].shape[2]) if "k" in first else 0
+        return first["k"].t if "k" in first else 0
 
-    def reorder(self, rows: torch.Tensor, source_too: bool = True) -> None:
-        """Keep rows ``rows`` (B',) of every cached tensor, in that order (beam search's survivors).
-
-        ``source_too=False`` leaves the source keys/values alone: right when rows only move between the beams
-        of one sentence, whose source is the same."""
+    def reorder(self, rows: torch.Tensor, source_rows: torch.Tensor | None = None) -> None:
+        """Keep rows ``rows`` (B',) of the decoded tokens' keys/values, in that order (beam search's survivors),
+        and rows ``source_rows`` of the source's; None leaves the source's alone (the rows only moved between
+        the beams of one sentence, or each source row serves a group of decoder rows)."""
         for layer in self.layers:
             for key in layer:
-                if source_too or key in ("k", "v"):
-                    layer[key] = layer[key].index_select(0, rows)
+                if key in ("k", "v"):
+                    layer[key].reorder(rows)
+                elif source_rows is not None:
+                    layer[key] = layer[key].index_select(0, source_rows)
 
 
 def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -62,18 +101,21 @@ def cached_self_attention(attn: SelfAttention, x: torch.Tensor, cache: dict | No
     B, t, D = x.shape
     q, k, v = attn.qkv(x).view(B, t, 3, attn.n_heads, D // attn.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, t, Dh)
     if cache is not None:
-        if "k" in cache:
-            if t != 1:
-                raise ValueError("after a cached prefix, decode one token at a time")
-            k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)  # (B, H, t_past + 1, Dh)
-        cache["k"], cache["v"] = k, v
+        if "k" not in cache:
+            cache["k"], cache["v"] = TimeMajor(), TimeMajor()
+        elif t != 1:
+            raise ValueError("after a cached prefix, decode one token at a time")
+        k, v = cache["k"].append(k), cache["v"].append(v)  # (B, H, t_past + t, Dh)
     causal = t > 1
     y = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.attn_dropout if training else 0.0, is_causal=causal)
     return attn.out(y.transpose(1, 2).reshape(B, t, D))  # (B, t, D)
 
 
 class CrossAttention(nn.Module):
-    """Queries from the decoder, keys and values from the encoder output; ``mask`` (B, S) True = real token."""
+    """Queries from the decoder, keys and values from the encoder output; ``mask`` (B, S) True = real token.
+
+    The decoder may have g rows per source row (beam search's beams, consecutive): their queries then attend
+    to one copy of the source's keys/values, as g·t queries of one row."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -93,9 +135,9 @@ class CrossAttention(nn.Module):
             if cache is not None:
                 cache["ck"], cache["cv"] = k, v
         p_drop = self.attn_dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(_heads(self.q(x), self.n_heads), k, v, attn_mask=mask[:, None, None, :],
-                                           dropout_p=p_drop)  # (B, H, t, Dh)
-        return self.out(y.transpose(1, 2).reshape(B, t, D))
+        q = _heads(self.q(x).view(k.shape[0], -1, D), self.n_heads)  # (B_src, H, g·t, Dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :], dropout_p=p_drop)
+        return self.out(y.transpose(1, 2).reshape(B, t, D))  # (B_src, g·t, H, Dh) -> (B, t, D)
 
 
 class DecoderBlock(nn.Module):
