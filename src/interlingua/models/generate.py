@@ -82,7 +82,7 @@ class Stepper:
     rows of finished sentences (their results no longer change) so later steps cost less."""
 
     def __init__(self, model: torch.nn.Module, src: TokenBatch, tgt_lang: int | torch.Tensor | None, copies: int):
-        self.decoder = decoder_of(model)
+        self.decoder, self.copies = decoder_of(model), copies
         self.context = encode_source(model, src)  # (B, S, D): the k rows of a sentence share it
         self.mask = src.attn_mask.bool()  # (B, S)
         self.cache = KVCache(len(self.decoder.layers))
@@ -93,6 +93,8 @@ class Stepper:
 
     def __call__(self, last: torch.Tensor) -> torch.Tensor:
         """(R,) last tokens -> (R, V) next-token logits."""
+        if len(last) != self.copies * len(self.context):  # cross-attention would pair rows with other sources
+            raise RuntimeError(f"{len(last)} decoder rows for {len(self.context)} sources × {self.copies}")
         return self.decoder(last[:, None], self.langs, self.context, self.mask, self.cache)[:, -1].float()
 
     def keep(self, rows: torch.Tensor, sentences: torch.Tensor | None = None) -> None:

@@ -60,6 +60,8 @@ class TimeMajor:
 
     def reorder(self, rows: torch.Tensor) -> None:
         B, H, Dh = self.shape
+        if self.spare.numel() < self.t * len(rows) * H * Dh:  # more rows than before
+            self.spare = self.buf.new_empty(self.t * len(rows) * H * Dh)
         torch.index_select(self._view(self.buf, self.t, B), 1, rows, out=self._view(self.spare, self.t, len(rows)))
         self.buf, self.spare, self.shape = self.spare, self.buf, (len(rows), H, Dh)
 
