@@ -105,7 +105,8 @@ def plot_bleu(results: list[dict], path: Path) -> Path:
         ax.set_xticks(np.arange(len(dirs)), dirs)
         ax.set_ylabel(label)
         ax.set_title(f"{label} ({results[0]['data']}, beam {results[0]['beam']})")
-    axes[0].legend(fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(results), 3),
+               fontsize=8)  # below both panels, off the bars
     fig.savefig(path, dpi=120)
     return path
 
