@@ -39,7 +39,7 @@ class TimeMajor:
         self.t, self.shape = 0, (0, 0, 0)  # steps so far; (B, H, Dh)
 
     def _view(self, buf: torch.Tensor, t: int, rows: int) -> torch.Tensor:
-        B, H, Dh = self.shape
+        _, H, Dh = self.shape
         return buf[: t * rows * H * Dh].view(t, rows, H, Dh)
 
     def append(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +67,8 @@ class TimeMajor:
 
 
 class KVCache:
-    """Per layer: ``self`` (a :class:`TimeMajor` per keys and values) of the decoded tokens, ``ck``/``cv``
-    (B, H, S, Dh) of the source."""
+    """Per layer: ``k``/``v`` (a :class:`TimeMajor` each) of the decoded tokens, ``ck``/``cv`` (B, H, S, Dh) of
+    the source."""
 
     def __init__(self, n_layers: int) -> None:
         self.layers: list[dict] = [{} for _ in range(n_layers)]
